@@ -1,0 +1,167 @@
+/**
+ * results.ts - what one benchmark case produced, its medians, and the console table.
+ */
+import type { LoadResult, Tool } from "./loadgen.ts";
+import type { LoopHealth } from "./server-process.ts";
+import { max, median, min } from "./stats.ts";
+
+export interface RunRecord {
+  load: LoadResult;
+  /** Server CPU over the run, % of one core. */
+  serverCpuPct: number | null;
+  /** Server peak RSS during the run (VmHWM), MiB. */
+  peakRssMiB: number | null;
+  timer: LoopHealth | null;
+  /**
+   * CPU used during the run by everything but the server and the load generator
+   * (other processes, the kernel's softirq work not charged to either, this harness),
+   * % of one core. High values mean the run shared the machine: distrust it.
+   */
+  otherCpuPct: number | null;
+}
+
+export interface Summary {
+  reqPerSec: number | null;
+  reqPerSecMin: number | null;
+  reqPerSecMax: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  peakRssMiB: number | null;
+  serverCpuPct: number | null;
+  timerMaxMs: number | null;
+  timerP99Ms: number | null;
+  clientCpuPct: number | null;
+  otherCpuPct: number | null;
+  errors: number | null;
+}
+
+export interface CaseResult {
+  server: string;
+  serverLabel: string;
+  scenario: string;
+  tool: Tool | null;
+  error: string | null;
+  runs: RunRecord[];
+  summary: Summary | null;
+}
+
+export function summarize(runs: RunRecord[]): Summary | null {
+  if (runs.length === 0) return null;
+  const pick = <T>(f: (r: RunRecord) => T) => runs.map(f) as (number | null)[];
+  return {
+    reqPerSec: median(pick((r) => r.load.reqPerSec)),
+    reqPerSecMin: min(pick((r) => r.load.reqPerSec)),
+    reqPerSecMax: max(pick((r) => r.load.reqPerSec)),
+    p50Ms: median(pick((r) => r.load.p50Ms)),
+    p99Ms: median(pick((r) => r.load.p99Ms)),
+    peakRssMiB: median(pick((r) => r.peakRssMiB)),
+    serverCpuPct: median(pick((r) => r.serverCpuPct)),
+    timerMaxMs: median(pick((r) => r.timer?.maxMs ?? null)),
+    timerP99Ms: median(pick((r) => r.timer?.p99Ms ?? null)),
+    clientCpuPct: median(pick((r) => r.load.clientCpuPct)),
+    otherCpuPct: median(pick((r) => r.otherCpuPct ?? null)),
+    errors: runs.reduce((a, r) => a + r.load.errors, 0),
+  };
+}
+
+// ---- formatting ----
+
+export function fmtInt(x: number | null): string {
+  return x === null ? "—" : Math.round(x).toLocaleString("en-US");
+}
+
+export function fmtMs(x: number | null): string {
+  if (x === null) return "—";
+  if (x < 1) return `${x.toFixed(3)}`;
+  if (x < 10) return `${x.toFixed(2)}`;
+  if (x < 100) return `${x.toFixed(1)}`;
+  return `${Math.round(x)}`;
+}
+
+/** A latency with its unit, or "—". */
+export function fmtMsUnit(x: number | null): string {
+  return x === null ? "—" : `${fmtMs(x)} ms`;
+}
+
+export function fmtRatio(x: number | null, base: number | null): string {
+  if (x === null || base === null || base === 0) return "—";
+  return `${(x / base).toFixed(2)}x`;
+}
+
+export function fmtCompact(x: number): string {
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (x >= 1e4) return `${Math.round(x / 1e3)}k`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(1)}k`;
+  return `${Math.round(x)}`;
+}
+
+function pad(s: string, w: number, right: boolean): string {
+  return right ? s.padStart(w) : s.padEnd(w);
+}
+
+export interface TableOpts {
+  runs: number;
+  duration: number;
+}
+
+/** The console table: one block per scenario, one row per server. */
+export function formatTable(cases: CaseResult[], scenarios: { id: string; label: string }[], opts: TableOpts): string {
+  const out: string[] = [];
+  const head = ["server", "req/s", "vs Bun", "vs C", "p50 ms", "p99 ms", "RSS MiB", "CPU %", "timer p99/max ms", "gen CPU %", "other %", "errors"];
+  const right = [false, true, true, true, true, true, true, true, true, true, true, true];
+  for (const sc of scenarios) {
+    const rows = cases.filter((c) => c.scenario === sc.id);
+    if (rows.length === 0) continue;
+    const bun = rows.find((c) => c.server === "bun-serve")?.summary?.reqPerSec ?? null;
+    const cl = rows.find((c) => c.server === "c-limit")?.summary?.reqPerSec ?? null;
+    const tools = [...new Set(rows.map((r) => r.tool).filter(Boolean))].join("+") || "—";
+    out.push(`${sc.id}: ${sc.label}  [${tools}, median of ${opts.runs} x ${opts.duration} s]`);
+    const body = rows.map((c) => {
+      const s = c.summary;
+      if (!s) return [c.serverLabel, `FAILED: ${(c.error ?? "no runs").split("\n")[0]}`];
+      const timer = s.timerMaxMs === null ? "—" : `${fmtMs(s.timerP99Ms)} / ${fmtMs(s.timerMaxMs)}`;
+      return [
+        c.serverLabel + (c.error ? " (!)" : ""),
+        fmtInt(s.reqPerSec),
+        fmtRatio(s.reqPerSec, bun),
+        fmtRatio(s.reqPerSec, cl),
+        fmtMs(s.p50Ms),
+        fmtMs(s.p99Ms),
+        s.peakRssMiB === null ? "—" : s.peakRssMiB.toFixed(1),
+        s.serverCpuPct === null ? "—" : s.serverCpuPct.toFixed(0),
+        timer,
+        s.clientCpuPct === null ? "—" : s.clientCpuPct.toFixed(0),
+        s.otherCpuPct === null || s.otherCpuPct === undefined ? "—" : s.otherCpuPct.toFixed(0),
+        fmtInt(s.errors),
+      ];
+    });
+    const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r.length === head.length ? (r[i] ?? "").length : 0))));
+    out.push("  " + head.map((h, i) => pad(h, widths[i]!, right[i]!)).join("  "));
+    out.push("  " + widths.map((w) => "-".repeat(w)).join("  "));
+    for (const r of body) {
+      out.push("  " + (r.length === head.length ? r.map((v, i) => pad(v, widths[i]!, right[i]!)).join("  ") : `${pad(r[0]!, widths[0]!, false)}  ${r[1]}`));
+    }
+    out.push("");
+  }
+  return out.join("\n");
+}
+
+/** The same table as GitHub Markdown, for pasting into notes. */
+export function formatMarkdown(cases: CaseResult[], scenarios: { id: string; label: string }[]): string {
+  const out = ["| scenario | server | req/s | vs Bun.serve | vs C limit | p50 ms | p99 ms | peak RSS MiB | server CPU % | timer p99 / max ms | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
+  for (const sc of scenarios) {
+    const rows = cases.filter((c) => c.scenario === sc.id);
+    const bun = rows.find((c) => c.server === "bun-serve")?.summary?.reqPerSec ?? null;
+    const cl = rows.find((c) => c.server === "c-limit")?.summary?.reqPerSec ?? null;
+    for (const c of rows) {
+      const s = c.summary;
+      if (!s) {
+        out.push(`| ${sc.id} | ${c.serverLabel} | failed: ${(c.error ?? "").split("\n")[0]} | | | | | | | | |`);
+        continue;
+      }
+      const timer = s.timerMaxMs === null ? "—" : `${fmtMs(s.timerP99Ms)} / ${fmtMs(s.timerMaxMs)}`;
+      out.push(`| ${sc.id} | ${c.serverLabel} | ${fmtInt(s.reqPerSec)} | ${fmtRatio(s.reqPerSec, bun)} | ${fmtRatio(s.reqPerSec, cl)} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${s.peakRssMiB?.toFixed(1) ?? "—"} | ${s.serverCpuPct?.toFixed(0) ?? "—"} | ${timer} | ${fmtInt(s.errors)} |`);
+    }
+  }
+  return out.join("\n");
+}

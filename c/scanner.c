@@ -1,0 +1,473 @@
+/*
+ * scanner.c - the request-head scanner and the chunked framer (see scanner.h).
+ *
+ * One discipline everywhere: an index `i` walks the buffer and every access is
+ * preceded by a check against `len`. Running out of bytes is never an error,
+ * only FH_INCOMPLETE; a byte that cannot start or continue a valid request is
+ * an error at once, so a strict prefix of a valid request is always
+ * incomplete and an invalid one is answered without waiting for more.
+ */
+#include <string.h>
+
+/* Character classes, one bit each, filled once by fh_scanner_init. */
+#define FH_C_TCHAR 1  /* token characters (RFC 9110 §5.6.2) */
+#define FH_C_TARGET 2 /* request-target: RFC 3986 pchar plus "/" "?" ("%" checked apart) */
+#define FH_C_VALUE 4  /* field-value: HTAB, SP, VCHAR, obs-text */
+#define FH_C_HOST 8   /* Host: reg-name, IP literal brackets, ":" port */
+#define FH_C_HEX 16
+
+static uint8_t fh_cls[256];
+
+static void fh_scanner_init(void) {
+    int c;
+    const char *p;
+    if (fh_cls['a'] != 0) return;
+    for (c = 0; c < 256; c++) {
+        uint8_t m = 0;
+        int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (alnum) m |= FH_C_TCHAR | FH_C_TARGET | FH_C_HOST;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) m |= FH_C_HEX;
+        /* VCHAR and obs-text; HTAB and SP are allowed inside a value. */
+        if (c == '\t' || (c >= 0x20 && c != 0x7f)) m |= FH_C_VALUE;
+        fh_cls[c] = m;
+    }
+    for (p = "!#$%&'*+-.^_`|~"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TCHAR;
+    /* unreserved "-._~", sub-delims "!$&'()*+,;=", and ":@/?" of pchar/query. */
+    for (p = "-._~!$&'()*+,;=:@/?"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
+    fh_cls['%'] |= FH_C_TARGET;
+    for (p = "-._~!$&'()*+,;=:[]%"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_HOST;
+}
+
+static int fh_lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+/* Case-insensitive comparison of buf[0, n) with a lower-case literal of length n. */
+static int fh_ieq(const uint8_t *buf, size_t n, const char *lit, size_t lit_len) {
+    size_t k;
+    if (n != lit_len) return 0;
+    for (k = 0; k < n; k++)
+        if (fh_lower(buf[k]) != (uint8_t)lit[k]) return 0;
+    return 1;
+}
+
+#define FH_LIT(s) s, (sizeof(s) - 1)
+
+/* Walks one comma-separated list element starting at *pos within [0, end):
+ * skips OWS and commas, sets *el and *el_len to the trimmed element and
+ * returns 1, or 0 when the list is exhausted. Empty elements are skipped, as
+ * RFC 9110 §5.6.1 requires of recipients. */
+static int fh_list_next(const uint8_t *v, size_t end, size_t *pos, size_t *el, size_t *el_len) {
+    size_t i = *pos, s, e;
+    while (i < end && (v[i] == ',' || v[i] == ' ' || v[i] == '\t')) i++;
+    if (i >= end) {
+        *pos = i;
+        return 0;
+    }
+    s = i;
+    while (i < end && v[i] != ',') i++;
+    e = i;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+    *el = s;
+    *el_len = e - s;
+    *pos = i;
+    return 1;
+}
+
+/* State shared by the header-line callbacks while one head is scanned. */
+typedef struct fh_scan_state {
+    int host_count;
+    int te_seen, te_chunked_last, te_chunked_count, te_unknown;
+    int conn_close, conn_keep_alive;
+    int bad;
+} fh_scan_state;
+
+static void fh_on_content_length(fh_head *h, fh_scan_state *st, const uint8_t *v, size_t n) {
+    size_t pos = 0, el, el_len, k;
+    int any = 0;
+    while (fh_list_next(v, n, &pos, &el, &el_len)) {
+        int64_t x = 0;
+        if (el_len == 0 || el_len > 15) {
+            st->bad = 1; /* empty, or beyond 10^15: no body is that large */
+            return;
+        }
+        for (k = 0; k < el_len; k++) {
+            uint8_t c = v[el + k];
+            if (c < '0' || c > '9') {
+                st->bad = 1;
+                return;
+            }
+            x = x * 10 + (c - '0');
+        }
+        if ((h->flags & FH_REQ_HAS_CL) && h->content_length != x) {
+            st->bad = 1;
+            return;
+        }
+        h->flags |= FH_REQ_HAS_CL;
+        h->content_length = x;
+        any = 1;
+    }
+    if (!any) st->bad = 1;
+}
+
+static void fh_on_transfer_encoding(fh_scan_state *st, const uint8_t *v, size_t n) {
+    size_t pos = 0, el, el_len, k;
+    st->te_seen = 1;
+    while (fh_list_next(v, n, &pos, &el, &el_len)) {
+        if (fh_ieq(v + el, el_len, FH_LIT("chunked"))) {
+            st->te_chunked_count++;
+            st->te_chunked_last = 1;
+            continue;
+        }
+        /* Any other coding (or chunked with parameters) is one we do not
+         * implement; its characters must still be well formed. */
+        for (k = 0; k < el_len; k++) {
+            uint8_t c = v[el + k];
+            if (!(fh_cls[c] & FH_C_TCHAR) && c != ';' && c != '=' && c != ' ' && c != '\t' && c != '"') {
+                st->bad = 1;
+                return;
+            }
+        }
+        st->te_unknown = 1;
+        st->te_chunked_last = 0;
+    }
+}
+
+static void fh_on_connection(fh_scan_state *st, const uint8_t *v, size_t n) {
+    size_t pos = 0, el, el_len;
+    while (fh_list_next(v, n, &pos, &el, &el_len)) {
+        if (fh_ieq(v + el, el_len, FH_LIT("close"))) st->conn_close = 1;
+        else if (fh_ieq(v + el, el_len, FH_LIT("keep-alive"))) st->conn_keep_alive = 1;
+    }
+}
+
+static void fh_on_host(fh_scan_state *st, const uint8_t *v, size_t n) {
+    size_t k;
+    st->host_count++;
+    for (k = 0; k < n; k++)
+        if (!(fh_cls[v[k]] & FH_C_HOST)) {
+            st->bad = 1;
+            return;
+        }
+}
+
+static void fh_on_header(fh_head *h, fh_scan_state *st, const uint8_t *name, size_t nlen,
+                         const uint8_t *v, size_t vlen) {
+    switch (nlen) {
+    case 4:
+        if (fh_ieq(name, nlen, FH_LIT("host"))) fh_on_host(st, v, vlen);
+        break;
+    case 6:
+        if (fh_ieq(name, nlen, FH_LIT("expect")) && fh_ieq(v, vlen, FH_LIT("100-continue")))
+            h->flags |= FH_REQ_EXPECT_CONTINUE;
+        break;
+    case 10:
+        if (fh_ieq(name, nlen, FH_LIT("connection"))) fh_on_connection(st, v, vlen);
+        break;
+    case 14:
+        if (fh_ieq(name, nlen, FH_LIT("content-length"))) fh_on_content_length(h, st, v, vlen);
+        break;
+    case 17:
+        if (fh_ieq(name, nlen, FH_LIT("transfer-encoding"))) fh_on_transfer_encoding(st, v, vlen);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Scans one field line at buf[*pos]: `name: value CRLF`. Returns 1 with the
+ * name and trimmed value, FH_INCOMPLETE, or FH_ERROR. Shared by the head and
+ * the chunked trailer section. */
+static int fh_scan_field_line(const uint8_t *buf, size_t len, size_t *pos, size_t *ns, size_t *nlen,
+                              size_t *vs, size_t *vlen) {
+    size_t i = *pos, ve;
+    *ns = i;
+    while (i < len && (fh_cls[buf[i]] & FH_C_TCHAR)) i++;
+    if (i >= len) return FH_INCOMPLETE;
+    /* No whitespace between name and colon (RFC 9112 §5.1), no empty name. */
+    if (buf[i] != ':' || i == *ns) return FH_ERROR;
+    *nlen = i - *ns;
+    i++;
+    while (i < len && (buf[i] == ' ' || buf[i] == '\t')) i++;
+    *vs = ve = i;
+    while (i < len && buf[i] != '\r') {
+        uint8_t c = buf[i];
+        if (!(fh_cls[c] & FH_C_VALUE)) return FH_ERROR; /* NUL, LF, other CTLs, DEL */
+        i++;
+        if (c != ' ' && c != '\t') ve = i;
+    }
+    if (i + 1 >= len) return FH_INCOMPLETE;
+    if (buf[i + 1] != '\n') return FH_ERROR; /* a bare CR */
+    *vlen = ve - *vs;
+    *pos = i + 2;
+    return 1;
+}
+
+/* Classifies the request-target; sets the routed path. Returns 0 or FH_ERROR. */
+static int fh_check_target(const uint8_t *buf, fh_head *h) {
+    const uint8_t *t = buf + h->target_start;
+    size_t n = (size_t)h->target_len, k;
+    int connect = fh_ieq(buf + h->method_start, (size_t)h->method_len, FH_LIT("connect")) &&
+                  memcmp(buf + h->method_start, "CONNECT", 7) == 0;
+    int options = h->method_len == 7 && memcmp(buf + h->method_start, "OPTIONS", 7) == 0;
+    h->path_start = h->target_start;
+    h->path_len = h->target_len;
+    if (connect) {
+        /* authority-form: host ":" port, nothing else (RFC 9112 §3.2.3). */
+        size_t colon = n;
+        for (k = 0; k < n; k++) {
+            if (!(fh_cls[t[k]] & FH_C_HOST)) return FH_ERROR;
+            if (t[k] == ':') colon = k;
+        }
+        if (colon == 0 || colon + 1 >= n || n - colon - 1 > 5) return FH_ERROR;
+        for (k = colon + 1; k < n; k++)
+            if (t[k] < '0' || t[k] > '9') return FH_ERROR;
+        return 0;
+    }
+    if (t[0] == '/') return 0; /* origin-form */
+    if (n == 1 && t[0] == '*') return options ? 0 : FH_ERROR; /* asterisk-form */
+    /* absolute-form: scheme "://" authority [path-abempty] ["?" query]. */
+    k = 0;
+    if (!((t[0] >= 'a' && t[0] <= 'z') || (t[0] >= 'A' && t[0] <= 'Z'))) return FH_ERROR;
+    while (k < n && ((fh_cls[t[k]] & FH_C_TCHAR) && t[k] != '!' && t[k] != '#')) {
+        uint8_t c = t[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+              c == '-' || c == '.'))
+            return FH_ERROR;
+        k++;
+    }
+    if (k + 3 > n || t[k] != ':' || t[k + 1] != '/' || t[k + 2] != '/') return FH_ERROR;
+    k += 3;
+    {
+        size_t a = k;
+        while (k < n && t[k] != '/' && t[k] != '?') {
+            if (!(fh_cls[t[k]] & FH_C_HOST) && t[k] != '@') return FH_ERROR;
+            k++;
+        }
+        if (k == a) return FH_ERROR; /* http and https need a host */
+    }
+    if (k < n) {
+        h->path_start = h->target_start + (int32_t)k;
+        h->path_len = (int32_t)(n - k);
+    } else {
+        /* "http://host" routes as "/": point at the "/" inside "HTTP/1.x". */
+        h->path_start = h->version_start + 4;
+        h->path_len = 1;
+    }
+    return 0;
+}
+
+#define FH_FAIL(code)                                                                              \
+    do {                                                                                           \
+        h->status = (code);                                                                        \
+        return FH_ERROR;                                                                           \
+    } while (0)
+
+/* Out of bytes: incomplete, unless the limit is reached. */
+#define FH_MORE(in_target)                                                                         \
+    do {                                                                                           \
+        if (len >= max_head) FH_FAIL((in_target) ? 414 : 431);                                     \
+        return FH_INCOMPLETE;                                                                      \
+    } while (0)
+
+static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head *h) {
+    static const char proto[] = "HTTP/x.y\r\n";
+    size_t i = 0, s, k;
+    fh_scan_state st;
+    memset(h, 0, sizeof(*h));
+    memset(&st, 0, sizeof(st));
+    h->content_length = -1;
+    h->status = 400;
+    fh_scanner_init();
+
+    /* Empty lines before the request line are ignored (RFC 9112 §2.2). */
+    for (;;) {
+        if (i >= len) FH_MORE(0);
+        if (buf[i] != '\r') break;
+        if (i + 1 >= len) FH_MORE(0);
+        if (buf[i + 1] != '\n') FH_FAIL(400);
+        i += 2;
+    }
+
+    /* method SP */
+    s = i;
+    while (i < len && (fh_cls[buf[i]] & FH_C_TCHAR)) i++;
+    if (i >= len) FH_MORE(0);
+    if (buf[i] != ' ' || i == s) FH_FAIL(400);
+    h->method_start = (int32_t)s;
+    h->method_len = (int32_t)(i - s);
+    i++;
+
+    /* request-target SP */
+    s = i;
+    while (i < len && (fh_cls[buf[i]] & FH_C_TARGET)) {
+        if (buf[i] == '%') {
+            if (i + 1 < len && !(fh_cls[buf[i + 1]] & FH_C_HEX)) FH_FAIL(400);
+            if (i + 2 < len && !(fh_cls[buf[i + 2]] & FH_C_HEX)) FH_FAIL(400);
+        }
+        i++;
+    }
+    if (i >= len) FH_MORE(1);
+    if (buf[i] != ' ' || i == s) FH_FAIL(400);
+    h->target_start = (int32_t)s;
+    h->target_len = (int32_t)(i - s);
+    i++;
+
+    /* HTTP-version CRLF: checked byte by byte against the template, so that a
+     * short invalid line is refused without waiting for more. */
+    h->version_start = (int32_t)i;
+    for (k = 0; k < 10; k++) {
+        uint8_t c;
+        if (i + k >= len) FH_MORE(0);
+        c = buf[i + k];
+        if (k == 5 || k == 7) {
+            if (c < '0' || c > '9') FH_FAIL(400);
+        } else if (c != (uint8_t)proto[k]) {
+            FH_FAIL(400);
+        }
+    }
+    if (buf[i + 5] != '1' || (buf[i + 7] != '0' && buf[i + 7] != '1')) FH_FAIL(505);
+    if (buf[i + 7] == '0') h->flags |= FH_REQ_HTTP10;
+    i += 10;
+    if (fh_check_target(buf, h) != 0) FH_FAIL(400);
+
+    /* field lines, then the blank line */
+    h->headers_start = (int32_t)i;
+    for (;;) {
+        size_t ns, nlen, vs, vlen;
+        int r;
+        if (i >= len) FH_MORE(0);
+        if (buf[i] == '\r') {
+            if (i + 1 >= len) FH_MORE(0);
+            if (buf[i + 1] != '\n') FH_FAIL(400);
+            h->headers_len = (int32_t)(i - (size_t)h->headers_start);
+            i += 2;
+            break;
+        }
+        /* obs-fold, whitespace before the first field, a bare LF: all refused. */
+        r = fh_scan_field_line(buf, len, &i, &ns, &nlen, &vs, &vlen);
+        if (r == FH_INCOMPLETE) FH_MORE(0);
+        if (r == FH_ERROR) FH_FAIL(400);
+        fh_on_header(h, &st, buf + ns, nlen, buf + vs, vlen);
+        if (st.bad) FH_FAIL(400);
+    }
+    if (i > max_head) FH_FAIL(431);
+    h->head_len = (int32_t)i;
+
+    if (!(h->flags & FH_REQ_HTTP10) && st.host_count != 1) FH_FAIL(400);
+    if (st.host_count > 1) FH_FAIL(400);
+    if (st.te_seen) {
+        /* Both framings at once is the smuggling case (RFC 9112 §6.3). */
+        if (h->flags & FH_REQ_HAS_CL) FH_FAIL(400);
+        if (h->flags & FH_REQ_HTTP10) FH_FAIL(400);
+        if (st.te_unknown) FH_FAIL(501);
+        if (st.te_chunked_count != 1 || !st.te_chunked_last) FH_FAIL(400);
+        h->flags |= FH_REQ_CHUNKED;
+    }
+    if (h->flags & FH_REQ_HTTP10) {
+        if (st.conn_keep_alive && !st.conn_close) h->flags |= FH_REQ_KEEP_ALIVE;
+    } else if (!st.conn_close) {
+        h->flags |= FH_REQ_KEEP_ALIVE;
+    }
+    if (h->method_len == 4 && memcmp(buf + h->method_start, "HEAD", 4) == 0) h->flags |= FH_REQ_HEAD;
+    h->status = 0;
+    return (int)i;
+}
+
+/*
+ * Frames (and, with dst, decodes) a chunked body at buf[0, len) (RFC 9112
+ * §7.1). Returns the bytes consumed through the end of the trailer section,
+ * FH_INCOMPLETE, or FH_ERROR with *status set (400, or 413 when the decoded
+ * size passes max_body). *decoded receives the body's decoded length. With dst
+ * non-NULL the chunk data is copied there (dst may alias buf: it never runs
+ * ahead of the source). Chunk extensions and trailer fields are checked for
+ * well-formedness and skipped.
+ */
+static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, uint8_t *dst,
+                               int64_t *decoded, int *status) {
+    size_t i = 0;
+    int64_t total = 0;
+    fh_scanner_init();
+    *status = 400;
+    for (;;) {
+        int64_t size = 0;
+        size_t digits = 0;
+        while (i < len && (fh_cls[buf[i]] & FH_C_HEX)) {
+            uint8_t c = buf[i];
+            int d = c <= '9' ? c - '0' : fh_lower(c) - 'a' + 10;
+            if (++digits > 15) return FH_ERROR; /* overflow */
+            size = size * 16 + d;
+            i++;
+        }
+        if (i >= len) return FH_INCOMPLETE;
+        if (digits == 0) return FH_ERROR;
+        /* chunk-ext: BWS ";" ... up to CRLF; value bytes as in a field. */
+        {
+            size_t e = i;
+            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
+            if (e >= len) return FH_INCOMPLETE;
+            if (buf[e] == ';') {
+                while (e < len && buf[e] != '\r') {
+                    if (!(fh_cls[buf[e]] & FH_C_VALUE)) return FH_ERROR;
+                    e++;
+                }
+            } else if (e != i) {
+                return FH_ERROR;
+            }
+            i = e;
+        }
+        if (i + 1 >= len) return FH_INCOMPLETE;
+        if (buf[i] != '\r' || buf[i + 1] != '\n') return FH_ERROR;
+        i += 2;
+        if (size == 0) break;
+        if (total + size > max_body) {
+            *status = 413;
+            return FH_ERROR;
+        }
+        if ((int64_t)(len - i) < size + 2) return FH_INCOMPLETE;
+        if (dst != NULL) memmove(dst + total, buf + i, (size_t)size);
+        total += size;
+        i += (size_t)size;
+        if (buf[i] != '\r' || buf[i + 1] != '\n') return FH_ERROR;
+        i += 2;
+    }
+    /* trailer-section, then the final CRLF */
+    for (;;) {
+        size_t ns, nlen, vs, vlen;
+        int r;
+        if (i >= len) return FH_INCOMPLETE;
+        if (buf[i] == '\r') {
+            if (i + 1 >= len) return FH_INCOMPLETE;
+            if (buf[i + 1] != '\n') return FH_ERROR;
+            i += 2;
+            break;
+        }
+        r = fh_scan_field_line(buf, len, &i, &ns, &nlen, &vs, &vlen);
+        if (r != 1) return r;
+    }
+    *decoded = total;
+    *status = 0;
+    return (int64_t)i;
+}
+
+static int fh_response_closes(const uint8_t *buf, size_t len) {
+    size_t i = 0;
+    /* Skip the status line. */
+    while (i < len && buf[i] != '\n') i++;
+    i++;
+    while (i < len) {
+        size_t s = i, colon, e;
+        if (buf[i] == '\r' || buf[i] == '\n') return 0; /* end of head */
+        while (i < len && buf[i] != '\n') i++;
+        e = i; /* line is [s, e) */
+        i++;
+        for (colon = s; colon < e && buf[colon] != ':'; colon++) {
+        }
+        if (colon < e && fh_ieq(buf + s, colon - s, FH_LIT("connection"))) {
+            size_t pos = colon + 1, el, el_len;
+            size_t end = e;
+            if (end > pos && buf[end - 1] == '\r') end--;
+            while (fh_list_next(buf, end, &pos, &el, &el_len))
+                if (fh_ieq(buf + el, el_len, FH_LIT("close"))) return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * scanner.h - the HTTP/1.1 request-head scanner (RFC 9112).
+ *
+ * The contract follows picohttpparser's: the caller owns the buffer, the
+ * scanner allocates nothing and returns the head's length (> 0), FH_INCOMPLETE
+ * when more bytes are needed, or FH_ERROR with the HTTP status to answer in
+ * head->status. It is strict where RFC 9112 says MUST, so that a request this
+ * server accepts can be framed only one way. Every read is bounded by `len`.
+ */
+#ifndef FH_SCANNER_H
+#define FH_SCANNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FH_INCOMPLETE (-2)
+#define FH_ERROR (-1)
+
+/* head->flags */
+#define FH_REQ_KEEP_ALIVE 1    /* the connection may stay open after the response */
+#define FH_REQ_HTTP10 2        /* HTTP/1.0 request */
+#define FH_REQ_HEAD 4          /* HEAD method: the response carries no body */
+#define FH_REQ_CHUNKED 8       /* Transfer-Encoding: chunked */
+#define FH_REQ_EXPECT_CONTINUE 16 /* Expect: 100-continue */
+#define FH_REQ_HAS_CL 32       /* a Content-Length header was present */
+
+typedef struct fh_head {
+    /* Offsets are relative to the start of the buffer given to the scanner. */
+    int32_t method_start, method_len;
+    int32_t target_start, target_len; /* the request-target as sent */
+    int32_t path_start, path_len;     /* what a router matches: the path and query */
+    int32_t version_start;            /* always 8 bytes long */
+    int32_t headers_start, headers_len; /* the header lines, without the blank line */
+    int32_t head_len;                 /* through the blank line's CRLF */
+    int32_t flags;
+    int32_t status;                   /* with FH_ERROR: 400, 414, 431, 501, 505 */
+    int64_t content_length;           /* -1 when absent */
+} fh_head;
+
+/* Scans buf[0, len). `max_head` bounds the head: a head not complete within it
+ * is an error (414 while still in the request-target, 431 after). */
+static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head *head);
+
+/* Finds, in a response head built by user code, whether a Connection header
+ * lists "close". Scans at most `len` bytes and stops at the blank line. */
+static int fh_response_closes(const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,92 @@
+/**
+ * The binding to the C core: compiled once per process by bun:ffi's `cc`
+ * (TinyCC) from c/fasthttp.c, the first time a server runs.
+ * @module
+ */
+import { CString, cc, type Pointer } from "bun:ffi";
+import { constants } from "node:os";
+import { fileURLToPath } from "node:url";
+import { LAYOUT_CHECK } from "./layout.ts";
+
+const symbols = {
+  fh_server_create: {
+    args: ["ptr", "i32", "i32", "i32", "f64", "i32", "i32", "i32", "i32", "i32", "ptr"],
+    returns: "ptr",
+  },
+  fh_server_port: { args: ["ptr"], returns: "i32" },
+  fh_server_desc: { args: ["ptr"], returns: "ptr" },
+  fh_server_slabs: { args: ["ptr"], returns: "ptr" },
+  fh_slab_ptr: { args: ["ptr", "i32"], returns: "ptr" },
+  fh_slab_release: { args: ["ptr", "i32"], returns: "void" },
+  fh_conn_count: { args: ["ptr"], returns: "i32" },
+  fh_stats: { args: ["ptr", "ptr"], returns: "void" },
+  fh_start: { args: ["ptr", "function"], returns: "i32" },
+  fh_arm: { args: ["ptr"], returns: "i32" },
+  fh_poll: { args: ["ptr"], returns: "i32" },
+  fh_flush: { args: ["ptr", "i32"], returns: "i32" },
+  fh_respond: {
+    args: ["ptr", "i32", "i32", "i32", "i32", "ptr", "i32", "i32", "i32", "i32"],
+    returns: "i32",
+  },
+  fh_stop: { args: ["ptr", "i32"], returns: "i32" },
+  fh_destroy: { args: ["ptr"], returns: "void" },
+  fh_layout_check: { args: [], returns: "i32" },
+  fh_strerror: { args: ["i32"], returns: "ptr" },
+} as const;
+
+/** The compiled core's functions. */
+export type Core = ReturnType<typeof compile>;
+
+function compile(backend: string) {
+  const source = fileURLToPath(new URL("../c/fasthttp.c", import.meta.url));
+  const define: Record<string, string> = {};
+  if (backend === "kqueue") define.FH_BACKEND_KQUEUE = "1";
+  const lib = cc({ source, symbols, define });
+  const check = lib.symbols.fh_layout_check();
+  if (check !== LAYOUT_CHECK) {
+    throw new Error(`fasthttp: c/layout.h and src/layout.ts disagree (${check} vs ${LAYOUT_CHECK})`);
+  }
+  return lib.symbols;
+}
+
+let core: Core | undefined;
+let coreBackend = "";
+
+/**
+ * Returns the compiled core, compiling it on first use. `FASTHTTP_BACKEND`
+ * chooses the backend ("epoll" on Linux by default, "kqueue" for the BSDs and
+ * macOS, or on Linux over the test-only emulation).
+ */
+export function loadCore(): Core {
+  if (core === undefined) {
+    if (process.platform === "win32") {
+      throw new Error(
+        "fasthttp does not support Windows: its C core is built on epoll (Linux) or kqueue (macOS, BSD), which Windows lacks",
+      );
+    }
+    const env = process.env.FASTHTTP_BACKEND ?? "";
+    coreBackend = env === "kqueue" || process.platform !== "linux" ? "kqueue" : "epoll";
+    if (env !== "" && env !== "epoll" && env !== "kqueue") {
+      throw new RangeError(`FASTHTTP_BACKEND must be "epoll" or "kqueue" (got ${JSON.stringify(env)})`);
+    }
+    core = compile(coreBackend);
+  }
+  return core;
+}
+
+/** The backend the compiled core uses. */
+export function backendName(): string {
+  return coreBackend;
+}
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) errnoNames.set(value, name);
+
+/** Turns a negative code from the core into "ENAME: reason". */
+export function describeError(code: number): string {
+  const c = loadCore();
+  const p = c.fh_strerror(code | 0);
+  const reason = p ? new CString(p as Pointer).toString() : `error ${code}`;
+  const name = errnoNames.get(-code);
+  return name ? `${name}: ${reason.toLowerCase()}` : reason;
+}

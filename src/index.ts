@@ -1,0 +1,29 @@
+/**
+ * fasthttp: a high-performance HTTP/1.1 server for Bun, in the spirit of V's
+ * `fasthttp` module. A small C core (compiled at start-up by bun:ffi's `cc`)
+ * owns the sockets and parses requests; your handler runs in JavaScript and
+ * returns the response bytes.
+ *
+ * @example
+ * ```ts
+ * import { newServer } from "fasthttp";
+ * const hello = new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!\n");
+ * const server = newServer({ port: 3000, handler: () => hello });
+ * await server.run();
+ * ```
+ * @module
+ */
+import { type ServerConfig } from "./config.ts";
+import { Server } from "./server.ts";
+
+export type { Handler, ServerConfig } from "./config.ts";
+export { HttpRequest, type Slice } from "./request.ts";
+export { Server, type ServerStats } from "./server.ts";
+
+/**
+ * Makes a server. Nothing is bound until `run()`. Throws a TypeError or
+ * RangeError naming the field and the value when the config is invalid.
+ */
+export function newServer(config: ServerConfig): Server {
+  return new Server(config);
+}

@@ -1,0 +1,402 @@
+/**
+ * The server: runs handlers in batches over the C core's descriptor array.
+ *
+ * C does the I/O. `#drain` polls it without blocking, runs each ready
+ * request's handler, places the responses in the requests' arenas and flushes
+ * once per batch. It polls a little longer before it sleeps (cheap, and it
+ * spares a wake-up per request at low concurrency), and it hands control back
+ * to Bun's event loop every couple of milliseconds under load, so timers,
+ * promises and signals keep running. While idle, JavaScript sleeps in Bun's
+ * event loop; the core's helper thread wakes it through a thread-safe
+ * JSCallback.
+ * @module
+ */
+import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
+import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
+import { describeError, loadCore, type Core } from "./ffi.ts";
+import {
+  D,
+  LARGE_BASE,
+  R_ARENA,
+  R_DONE,
+  R_PENDING,
+  REQ_HEAD,
+  REQ_HTTP10,
+  REQ_KEEP_ALIVE,
+  RF_CLOSE,
+  RF_RAW,
+} from "./layout.ts";
+import { HttpRequest } from "./request.ts";
+import { HeadWriter, isRawResponse, RESPONSE_500 } from "./response.ts";
+
+/** Requests one poll may return. */
+const BATCH = 1024;
+/** Empty polls before JavaScript goes to sleep. */
+const IDLE_POLLS = 100;
+/** Longest stretch of draining before yielding to Bun's event loop, in ms. */
+const SLICE_MS = 2;
+
+/** Pool and connection figures, from {@link Server.stats}. */
+export interface ServerStats {
+  /** Open connections. */
+  connections: number;
+  /** Arena slabs made so far (the pool's size). */
+  slabs: number;
+  /** Slabs held by requests now. */
+  slabsInUse: number;
+  /** Most slabs ever held at once. */
+  slabsHighWater: number;
+  /** The pool's cap (`arenaMaxSlabs`). */
+  slabsMax: number;
+  /** Large one-off slabs held now (requests bigger than a slab). */
+  largeInUse: number;
+  /** Bytes per slab. */
+  slabSize: number;
+  /** "epoll" or "kqueue". */
+  backend: string;
+}
+
+/**
+ * An HTTP/1.1 server. Make one with {@link newServer}.
+ *
+ * @example
+ * ```ts
+ * const server = newServer({ port: 0, handler: () => new TextEncoder().encode("hi\n") });
+ * const done = server.run();
+ * console.log(`listening on ${server.port}`);
+ * await server.stop();
+ * await done;
+ * ```
+ */
+export class Server {
+  #cfg: ResolvedConfig;
+  #core: Core | undefined;
+  #srv: Pointer | null = null;
+  #desc = new Int32Array(0);
+  #mem = new Uint8Array(0);
+  #slabSize: number;
+  #heads = new HeadWriter();
+  #wake: JSCallback | undefined;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #state: "new" | "running" | "stopping" | "stopped" = "new";
+  #port = 0;
+  #draining = false;
+  #scheduled = false;
+  #pending = 0;
+  #done: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (e: Error) => void;
+
+  /** @internal Use {@link newServer}. */
+  constructor(config: ServerConfig) {
+    this.#cfg = resolveConfig(config);
+    this.#slabSize = this.#cfg.arenaSlabSize;
+    this.#done = new Promise<void>((res, rej) => {
+      this.#resolve = res;
+      this.#reject = rej;
+    });
+  }
+
+  /** The bound port: the configured one, or the one the OS chose for port 0. Valid once {@link run} has returned. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /**
+   * Binds and starts serving. The socket is bound before this returns, so
+   * {@link port} is known at once. The promise resolves when the server has
+   * stopped, and rejects if it cannot listen (naming host, port and reason).
+   */
+  run(): Promise<void> {
+    if (this.#state !== "new") return Promise.reject(new Error("fasthttp: run() was already called on this server"));
+    const core = (this.#core = loadCore());
+    const cfg = this.#cfg;
+    const err = new Int32Array(1);
+    const host = Buffer.from(`${cfg.host}\0`);
+    const srv = core.fh_server_create(
+      host,
+      cfg.port | 0,
+      cfg.backlog | 0,
+      cfg.maxHeaderSize | 0,
+      cfg.maxRequestBodySize,
+      cfg.arenaSlabSize | 0,
+      cfg.arenaMaxSlabs | 0,
+      BATCH,
+      cfg.reusePort ? 1 : 0,
+      process.env.FASTHTTP_DEBUG_ARENA === "1" ? 1 : 0,
+      err,
+    );
+    if (!srv) {
+      this.#state = "stopped";
+      const where = cfg.host.includes(":") ? `[${cfg.host}]:${cfg.port}` : `${cfg.host}:${cfg.port}`;
+      this.#reject(new Error(`fasthttp: cannot listen on ${where}: ${describeError(err[0]!)}`));
+      return this.#done;
+    }
+    this.#srv = srv;
+    this.#port = core.fh_server_port(srv);
+    this.#desc = new Int32Array(toArrayBuffer(core.fh_server_desc(srv)!, 0, BATCH * D.SIZE * 4));
+    this.#mem = new Uint8Array(toArrayBuffer(core.fh_server_slabs(srv)!, 0, cfg.arenaSlabSize * cfg.arenaMaxSlabs));
+    this.#wake = new JSCallback(() => this.#drain(), { args: [], returns: "void", threadsafe: true });
+    const rc = core.fh_start(srv, this.#wake.ptr);
+    if (rc < 0) {
+      this.#teardown();
+      this.#reject(new Error(`fasthttp: cannot start the event loop: ${describeError(rc)}`));
+      return this.#done;
+    }
+    // Nothing else keeps Bun's event loop alive while we wait on the helper thread.
+    this.#keepAlive = setInterval(() => {}, 1 << 30);
+    this.#state = "running";
+    this.#schedule();
+    return this.#done;
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish and their responses be
+   * written, closes every connection, then resolves (as does `run()`'s
+   * promise). With `force`, connections are closed at once.
+   */
+  stop(force = false): Promise<void> {
+    if (this.#state === "new") {
+      this.#state = "stopped";
+      this.#resolve();
+    } else if (this.#state === "running" || (this.#state === "stopping" && force)) {
+      this.#state = "stopping";
+      this.#core!.fh_stop(this.#srv, force ? 1 : 0);
+      this.#schedule();
+    }
+    return this.#done.catch(() => {});
+  }
+
+  /** Stops the server (gracefully) when used with `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /** Arena pool and connection figures. */
+  stats(): ServerStats {
+    const out = new Int32Array(8);
+    if (this.#srv) this.#core!.fh_stats(this.#srv, out);
+    return {
+      connections: out[0]!,
+      slabs: out[1]!,
+      slabsInUse: out[2]!,
+      slabsHighWater: out[3]!,
+      slabsMax: out[4]!,
+      largeInUse: out[5]!,
+      slabSize: out[6]!,
+      backend: out[7] ? "kqueue" : "epoll",
+    };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#onImmediate);
+  }
+
+  #onImmediate = (): void => {
+    this.#scheduled = false;
+    this.#drain();
+  };
+
+  #drain(): void {
+    const srv = this.#srv;
+    if (srv === null || this.#draining) return;
+    const core = this.#core!;
+    this.#draining = true;
+    const start = performance.now();
+    let idle = 0;
+    try {
+      for (;;) {
+        const n = core.fh_poll(srv);
+        if (n > 0) {
+          this.#batch(core, srv, n);
+          idle = 0;
+        } else if (n < 0) {
+          console.error(`fasthttp: poll failed: ${describeError(n)}`);
+          break;
+        } else if (++idle >= IDLE_POLLS) {
+          break;
+        }
+        if (performance.now() - start >= SLICE_MS) {
+          this.#schedule();
+          return;
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+    if (this.#state === "stopping" && core.fh_conn_count(srv) === 0) {
+      this.#finish();
+      return;
+    }
+    core.fh_arm(srv);
+  }
+
+  #batch(core: Core, srv: Pointer, n: number): void {
+    const d = this.#desc;
+    const handler = this.#cfg.handler;
+    this.#heads.tick(Date.now());
+    for (let i = 0; i < n; i++) {
+      const b = i * D.SIZE;
+      const req = this.#request(core, srv, d, b);
+      let res: unknown;
+      try {
+        res = handler(req);
+      } catch (e) {
+        logHandlerError(req, e);
+        res = RESPONSE_500;
+      }
+      if (res instanceof Uint8Array) {
+        d[b + D.RKIND] = this.#place(core, srv, req, res, b);
+      } else if (res !== null && typeof res === "object" && typeof (res as Promise<unknown>).then === "function") {
+        d[b + D.RKIND] = R_PENDING;
+        this.#await(req, res as Promise<unknown>);
+      } else {
+        logBadReturn(req, res);
+        d[b + D.RKIND] = this.#place(core, srv, req, RESPONSE_500, b);
+      }
+    }
+    core.fh_flush(srv, n);
+  }
+
+  #request(core: Core, srv: Pointer, d: Int32Array, b: number): HttpRequest {
+    const slab = d[b + D.SLAB]!;
+    const len = d[b + D.LEN]!;
+    let buffer: Uint8Array;
+    if (slab < LARGE_BASE) {
+      const base = slab * this.#slabSize;
+      buffer = this.#mem.subarray(base, base + len);
+    } else {
+      buffer = new Uint8Array(toArrayBuffer(core.fh_slab_ptr(srv, slab)!, 0, len));
+    }
+    return new HttpRequest(buffer, d, b);
+  }
+
+  /**
+   * Hands a response to the core. In a batch (`row` >= 0) a response that fits
+   * in the request's arena is left in the descriptor row for fh_flush
+   * (returns R_ARENA); anything else goes through fh_respond (R_DONE).
+   */
+  #place(core: Core, srv: Pointer, req: HttpRequest, res: Uint8Array, row: number): number {
+    const flags = req._flags;
+    const keep = (flags & REQ_KEEP_ALIVE) !== 0;
+    let rflags = keep ? 0 : RF_CLOSE;
+    const slab = req._slab;
+    const room = slab < LARGE_BASE ? this.#slabSize : 0;
+    const off = (req.buffer.length + 7) & ~7;
+    const base = slab * this.#slabSize;
+    const mem = this.#mem;
+    let len: number;
+    let body: Uint8Array | null = null;
+    if (isRawResponse(res)) {
+      rflags |= RF_RAW;
+      if (off + res.length <= room) {
+        mem.set(res, base + off);
+        len = res.length;
+      } else {
+        len = 0;
+        body = res;
+      }
+    } else {
+      const heads = this.#heads;
+      const bodyLen = (flags & REQ_HEAD) !== 0 ? 0 : res.length;
+      const mode = !keep ? 1 : (flags & REQ_HTTP10) !== 0 ? 2 : 0;
+      if (off + heads.maxLength + bodyLen <= room) {
+        len = heads.write(mem, base + off, res.length, mode);
+        if (bodyLen > 0) mem.set(res, base + off + len);
+        len += bodyLen;
+      } else if (off + heads.maxLength <= room) {
+        len = heads.write(mem, base + off, res.length, mode);
+        body = bodyLen > 0 ? res : null;
+      } else {
+        const head = new Uint8Array(heads.maxLength);
+        const hl = heads.write(head, 0, res.length, mode);
+        body = new Uint8Array(hl + bodyLen);
+        body.set(head.subarray(0, hl));
+        if (bodyLen > 0) body.set(res, hl);
+        len = 0;
+      }
+    }
+    if (row >= 0 && body === null) {
+      const d = this.#desc;
+      d[row + D.ROFF] = off;
+      d[row + D.RLEN] = len;
+      d[row + D.RFLAGS] = rflags;
+      return R_ARENA;
+    }
+    const more = core.fh_respond(
+      srv,
+      req.clientConnFd | 0,
+      req._gen | 0,
+      req._seq | 0,
+      slab | 0,
+      body,
+      body === null ? 0 : body.length | 0,
+      body === null || len > 0 ? off | 0 : 0,
+      len | 0,
+      rflags,
+    );
+    if (more) this.#schedule();
+    return R_DONE;
+  }
+
+  #await(req: HttpRequest, p: Promise<unknown>): void {
+    this.#pending++;
+    p.then(
+      (res) => this.#late(req, res),
+      (e) => {
+        logHandlerError(req, e);
+        this.#late(req, RESPONSE_500);
+      },
+    );
+  }
+
+  #late(req: HttpRequest, res: unknown): void {
+    this.#pending--;
+    const srv = this.#srv;
+    if (srv === null) return; // the server is gone; its arenas went with it
+    if (!(res instanceof Uint8Array)) {
+      logBadReturn(req, res);
+      res = RESPONSE_500;
+    }
+    this.#heads.tick(Date.now());
+    this.#place(this.#core!, srv, req, res as Uint8Array, -1);
+    if (this.#state === "stopping") this.#schedule();
+  }
+
+  #finish(): void {
+    this.#teardown();
+    this.#state = "stopped";
+    this.#resolve();
+  }
+
+  #teardown(): void {
+    const srv = this.#srv;
+    this.#srv = null;
+    if (srv) this.#core!.fh_destroy(srv);
+    if (this.#keepAlive) clearInterval(this.#keepAlive);
+    const wake = this.#wake;
+    this.#wake = undefined;
+    // The helper thread is joined, but a wake-up it queued may still be on its
+    // way to this thread: close the callback only once that has surely run.
+    if (wake) setTimeout(() => wake.close(), 1000).unref();
+  }
+}
+
+function describe(req: HttpRequest): string {
+  try {
+    return `${req.string(req.method)} ${req.string(req.target)}`;
+  } catch {
+    return "a request";
+  }
+}
+
+function logHandlerError(req: HttpRequest, e: unknown): void {
+  console.error(`fasthttp: the handler failed on ${describe(req)}; answered 500:`, e);
+}
+
+function logBadReturn(req: HttpRequest, res: unknown): void {
+  const what = res === null ? "null" : typeof res === "object" ? (res.constructor?.name ?? "an object") : typeof res;
+  console.error(`fasthttp: the handler returned ${what} for ${describe(req)}, not a Uint8Array; answered 500`);
+}

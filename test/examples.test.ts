@@ -1,0 +1,151 @@
+/**
+ * The examples run as a user runs them: each is spawned as its own Bun process with PORT set to a
+ * free port, checked over raw sockets once it prints its URL, then sent SIGTERM, after which it
+ * must stop gracefully (exit code 0) within a few seconds.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { Client, cleanup, freePort, httpRequest, parseResponses, rawRequest, sleep, withTimeout } from "./helpers/net.ts";
+
+const EXAMPLES = `${import.meta.dir}/../examples`;
+
+/** A running example process whose stdout and stderr are collected as they arrive. */
+interface Example {
+  port: number;
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  stdout(): string;
+  stderr(): string;
+  /** Sends SIGTERM and waits (bounded) for the exit code. */
+  stop(): Promise<number>;
+}
+
+const running = new Set<Example>();
+
+function collect(stream: ReadableStream<Uint8Array>): () => string {
+  const decoder = new TextDecoder();
+  let text = "";
+  void (async () => {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  })().catch(() => {});
+  return () => text;
+}
+
+async function spawnExample(file: string): Promise<Example> {
+  const port = await freePort();
+  const proc = Bun.spawn([process.execPath, `${EXAMPLES}/${file}`], {
+    env: { ...process.env, PORT: String(port) },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const example: Example = {
+    port,
+    proc,
+    stdout: collect(proc.stdout),
+    stderr: collect(proc.stderr),
+    async stop() {
+      proc.kill("SIGTERM");
+      try {
+        return await withTimeout(proc.exited, 5000, `${file} to exit after SIGTERM`);
+      } finally {
+        running.delete(example);
+      }
+    },
+  };
+  running.add(example);
+  // Ready once it prints its URL; fail early if it exits instead.
+  const deadline = Date.now() + 10_000;
+  while (!example.stdout().includes(`:${port}/`)) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`${file} exited (${proc.exitCode ?? proc.signalCode}) before listening; stderr: ${example.stderr()}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${file} did not print its URL within 10 s; stdout: ${example.stdout()} stderr: ${example.stderr()}`);
+    }
+    await sleep(20);
+  }
+  return example;
+}
+
+afterEach(async () => {
+  await cleanup();
+  for (const example of [...running]) {
+    example.proc.kill("SIGKILL");
+    running.delete(example);
+  }
+});
+
+/** One request on its own connection (Connection: close), parsed. */
+async function fetchRaw(port: number, method: string, path: string, body?: string) {
+  const headers: [string, string][] = [["Connection", "close"]];
+  if (body !== undefined) headers.push(["Content-Type", "application/json"]);
+  const result = await rawRequest(port, httpRequest(method, path, { headers, body }));
+  const { responses } = parseResponses(result.data, { closed: result.closedByServer, noBody: method === "HEAD" });
+  expect(responses.length).toBe(1);
+  return responses[0]!;
+}
+
+describe("examples/hello.ts", () => {
+  test("answers / and unknown paths, then stops on SIGTERM", async () => {
+    const example = await spawnExample("hello.ts");
+    expect(example.stdout()).toContain(`http://localhost:${example.port}/`);
+
+    const hello = await fetchRaw(example.port, "GET", "/");
+    expect([hello.status, hello.headers["content-length"], hello.text]).toEqual([200, "14", "Hello, World!\n"]);
+
+    const missing = await fetchRaw(example.port, "GET", "/missing");
+    expect([missing.status, missing.text]).toEqual([404, "/missing not found\n"]);
+    expect(missing.headers["content-length"]).toBe(String(missing.body.length));
+
+    // Keep-alive and HEAD: the HEAD answer carries no body, so the next response parses.
+    const client = await Client.connect(example.port);
+    await client.write(httpRequest("HEAD", "/"));
+    const [head] = await client.next(1, { noBody: true });
+    expect([head!.status, head!.headers["content-length"]]).toEqual([200, "14"]);
+    const again = await client.request(httpRequest("GET", "/"));
+    expect(again.text).toBe("Hello, World!\n");
+    client.destroy();
+
+    expect(await example.stop()).toBe(0);
+    expect(example.stderr()).toBe("");
+  }, 20_000);
+});
+
+describe("examples/fasthttp", () => {
+  test("routes GET /, GET /user/:id, POST /user and 404, then stops on SIGTERM", async () => {
+    const example = await spawnExample("fasthttp/main.ts");
+
+    const home = await fetchRaw(example.port, "GET", "/");
+    expect([home.status, home.text]).toEqual([200, "Welcome to fasthttp!\n"]);
+
+    const user = await fetchRaw(example.port, "GET", "/user/42");
+    expect(user.status).toBe(200);
+    expect(user.headers["content-type"]).toBe("application/json");
+    expect(JSON.parse(user.text)).toEqual({ id: 42, name: "User 42" });
+
+    const created = await fetchRaw(example.port, "POST", "/user", JSON.stringify({ name: "Ada", tags: ["ünïcödé"] }));
+    expect(created.status).toBe(201);
+    expect(created.headers["content-length"]).toBe(String(created.body.length));
+    expect(JSON.parse(created.text)).toEqual({ created: { name: "Ada", tags: ["ünïcödé"] } });
+
+    const invalid = await fetchRaw(example.port, "POST", "/user", "{not json");
+    expect(invalid.status).toBe(400);
+
+    for (const [method, path] of [
+      ["GET", "/nowhere"],
+      ["GET", "/user/abc"],
+      ["DELETE", "/user/42"],
+    ] as const) {
+      const missing = await fetchRaw(example.port, method, path);
+      expect([method, path, missing.status]).toEqual([method, path, 404]);
+      expect(JSON.parse(missing.text)).toMatchObject({ error: "not found" });
+    }
+
+    const head = await fetchRaw(example.port, "HEAD", "/user/7");
+    expect([head.status, head.body.length]).toEqual([200, 0]);
+    expect(Number(head.headers["content-length"])).toBeGreaterThan(0);
+
+    expect(await example.stop()).toBe(0);
+    expect(example.stderr()).toBe("");
+  }, 20_000);
+});
