@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { parseArgs, USAGE, type Options } from "./lib/args.ts";
-import { ensureWrk, runLoad, toolFor, toolVersion, type Tool } from "./lib/loadgen.ts";
+import { ensureWrk, runLoad, stopLoad, toolFor, toolVersion, type Tool } from "./lib/loadgen.ts";
 import { alive, cpuSeconds, machineBusySeconds, peakRssKiB, resetPeakRss } from "./lib/proc.ts";
 import { formatMarkdown, formatTable, fmtInt, fmtMs, fmtMsUnit, summarize, type CaseResult, type RunRecord } from "./lib/results.ts";
 import { allScenarios, fdLimitFor, type Scenario } from "./lib/scenarios.ts";
@@ -69,6 +69,71 @@ class Eta {
 
 let current: ServerProcess | null = null;
 
+/** A run during which other processes used more than this % of a core is measured again (--retries). */
+const NOISY_PCT = 25;
+/** Below this % of a core used by anything, the machine counts as quiet. */
+const QUIET_PCT = 15;
+
+/**
+ * Waits, up to maxWaitS, until the machine is quiet: on a shared machine another
+ * job's burst would otherwise land in the middle of a run. Returns seconds waited.
+ */
+async function waitQuiet(maxWaitS: number): Promise<number> {
+  const start = performance.now();
+  let said = false;
+  for (;;) {
+    const b0 = machineBusySeconds();
+    const t0 = performance.now();
+    await Bun.sleep(500);
+    const b1 = machineBusySeconds();
+    const waited = (performance.now() - start) / 1000;
+    if (b0 === null || b1 === null) return waited;
+    const pct = (100 * (b1 - b0)) / ((performance.now() - t0) / 1000);
+    if (pct < QUIET_PCT) {
+      if (said) log(`    machine quiet again after ${waited.toFixed(0)} s`);
+      return waited;
+    }
+    if (waited >= maxWaitS) {
+      log(`    machine still busy (${pct.toFixed(0)}% of a core) after ${maxWaitS} s: measuring anyway`);
+      return waited;
+    }
+    if (!said) {
+      log(`    machine busy (${pct.toFixed(0)}% of a core in use by other processes): waiting up to ${maxWaitS} s for it to quieten ...`);
+      said = true;
+    }
+  }
+}
+
+/** One measured run against a started server: load, server CPU and peak RSS, timer lateness, background CPU. */
+async function measureRun(server: ServerProcess, sc: Scenario, opts: Options, tool: Tool, i: number): Promise<RunRecord> {
+  if (!alive(server.pid)) throw new Error(`server exited (code ${server.exitCode})`);
+  await Bun.sleep(PAUSE_MS);
+  const rssReset = resetPeakRss(server.pid);
+  if (!rssReset && i === 1) log("    (could not reset VmHWM through clear_refs: peak RSS is since server start)");
+  await server.loopHealth(); // closes the previous window, opens this run's
+  const cpu0 = cpuSeconds(server.pid);
+  const busy0 = machineBusySeconds();
+  const t0 = performance.now();
+  const load = await runLoad({ tool, port: server.port, scenario: sc, seconds: opts.duration, cpu: opts.clientCpu });
+  const t1 = performance.now();
+  const cpu1 = cpuSeconds(server.pid);
+  const busy1 = machineBusySeconds();
+  const rss = peakRssKiB(server.pid);
+  const timer = await server.loopHealth();
+  if (!alive(server.pid)) throw new Error(`server exited during run ${i} (code ${server.exitCode})`);
+  const wall = (t1 - t0) / 1000;
+  const serverCpuPct = cpu0 !== null && cpu1 !== null ? (100 * (cpu1 - cpu0)) / wall : null;
+  const busyPct = busy0 !== null && busy1 !== null ? (100 * (busy1 - busy0)) / wall : null;
+  return {
+    load,
+    serverCpuPct,
+    otherCpuPct:
+      busyPct !== null && serverCpuPct !== null && load.clientCpuPct !== null ? Math.max(0, busyPct - serverCpuPct - load.clientCpuPct) : null,
+    peakRssMiB: rss === null ? null : rss / 1024,
+    timer,
+  };
+}
+
 async function runCase(def: ServerDef, sc: Scenario, opts: Options, tool: Tool, eta: Eta, tag: string): Promise<CaseResult> {
   const result: CaseResult = { server: def.id, serverLabel: def.label, scenario: sc.id, tool, error: null, runs: [], summary: null };
   log(`${tag} ${def.label} · ${sc.id} (${sc.label}): starting server ... ${eta.left()}`);
@@ -85,44 +150,29 @@ async function runCase(def: ServerDef, sc: Scenario, opts: Options, tool: Tool, 
   try {
     if (opts.warmup > 0) {
       log(`    warm-up ${opts.warmup} s ...`);
+      await waitQuiet(opts.maxWait);
       const w = await runLoad({ tool, port: server.port, scenario: sc, seconds: opts.warmup, cpu: opts.clientCpu });
       if (w.errors) log(`    warm-up had ${w.errors} errors ${JSON.stringify(w.errorDetail)}`);
     }
     eta.spend(opts.warmup);
     for (let i = 1; i <= opts.runs; i++) {
-      if (!alive(server.pid)) throw new Error(`server exited (code ${server.exitCode})`);
-      await Bun.sleep(PAUSE_MS);
-      const rssReset = resetPeakRss(server.pid);
-      await server.loopHealth(); // closes the previous window, opens this run's
-      const cpu0 = cpuSeconds(server.pid);
-      const busy0 = machineBusySeconds();
-      const t0 = performance.now();
-      const load = await runLoad({ tool, port: server.port, scenario: sc, seconds: opts.duration, cpu: opts.clientCpu });
-      const t1 = performance.now();
-      const cpu1 = cpuSeconds(server.pid);
-      const busy1 = machineBusySeconds();
-      const rss = peakRssKiB(server.pid);
-      const timer = await server.loopHealth();
-      if (!alive(server.pid)) throw new Error(`server exited during run ${i} (code ${server.exitCode})`);
-      const wall = (t1 - t0) / 1000;
-      const serverCpuPct = cpu0 !== null && cpu1 !== null ? (100 * (cpu1 - cpu0)) / wall : null;
-      const busyPct = busy0 !== null && busy1 !== null ? (100 * (busy1 - busy0)) / wall : null;
-      const run: RunRecord = {
-        load,
-        serverCpuPct,
-        otherCpuPct: busyPct !== null && serverCpuPct !== null && load.clientCpuPct !== null ? Math.max(0, busyPct - serverCpuPct - load.clientCpuPct) : null,
-        peakRssMiB: rss === null ? null : rss / 1024,
-        timer,
-      };
-      if (!rssReset && i === 1) log("    (could not reset VmHWM through clear_refs: peak RSS is since server start)");
-      result.runs.push(run);
+      let run: RunRecord | null = null;
+      for (let attempt = 0; attempt <= opts.retries; attempt++) {
+        await waitQuiet(opts.maxWait);
+        run = await measureRun(server, sc, opts, tool, i);
+        if (run.otherCpuPct === null || run.otherCpuPct <= NOISY_PCT || attempt === opts.retries) break;
+        log(`    run ${i}/${opts.runs}: ${fmtInt(run.load.reqPerSec)} req/s, but other processes used ${run.otherCpuPct.toFixed(0)}% CPU meanwhile: measuring again`);
+        result.discarded = (result.discarded ?? 0) + 1;
+      }
+      result.runs.push(run!);
       eta.spend(opts.duration + RUN_OVERHEAD_S);
+      const { load, timer } = run!;
       const timerText = def.reportsTimer ? `  timer p99/max ${timer ? `${fmtMs(timer.p99Ms)}/${fmtMs(timer.maxMs)} ms` : "no answer"}` : "";
-      const otherText = run.otherCpuPct !== null && run.otherCpuPct > 15 ? `  (other CPU ${run.otherCpuPct.toFixed(0)}%: machine shared, noisy)` : "";
+      const otherText = run!.otherCpuPct !== null && run!.otherCpuPct > NOISY_PCT ? `  (other CPU ${run!.otherCpuPct.toFixed(0)}%: machine shared, noisy)` : "";
       const errText = load.errors ? `  errors ${load.errors} ${JSON.stringify(load.errorDetail)}` : "";
       log(
         `    run ${i}/${opts.runs}: ${fmtInt(load.reqPerSec).padStart(9)} req/s  p50 ${fmtMsUnit(load.p50Ms)}  p99 ${fmtMsUnit(load.p99Ms)}` +
-          `  cpu ${run.serverCpuPct?.toFixed(0) ?? "?"}%  rss ${run.peakRssMiB?.toFixed(1) ?? "?"} MiB${timerText}${errText}${otherText}  ${eta.left()}`,
+          `  cpu ${run!.serverCpuPct?.toFixed(0) ?? "?"}%  rss ${run!.peakRssMiB?.toFixed(1) ?? "?"} MiB${timerText}${errText}${otherText}  ${eta.left()}`,
       );
     }
   } catch (err) {
@@ -172,8 +222,15 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const scenarios = pick(allScenarios(opts.depth), opts.scenarios, "scenario");
-  const wanted = pick(SERVERS, opts.servers, "server");
+  let scenarios: Scenario[];
+  let wanted: ServerDef[];
+  try {
+    scenarios = pick(allScenarios(opts.depth), opts.scenarios, "scenario");
+    wanted = pick(SERVERS, opts.servers, "server");
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
   const servers: ServerDef[] = [];
   const skipped: { id: string; reason: string }[] = [];
   for (const def of wanted) {
@@ -240,7 +297,7 @@ async function main(): Promise<number> {
     command,
     versions,
     machine: { cpu: cpus()[0]?.model ?? null, cpus: ncpu, kernel: release(), loadavgBefore: load0, loadavgAfter: loadavg() },
-    options: { runs: opts.runs, duration: opts.duration, warmup: opts.warmup, depth: opts.depth, serverCpu: opts.serverCpu, clientCpu: opts.clientCpu, generator: opts.generator },
+    options: { runs: opts.runs, duration: opts.duration, warmup: opts.warmup, depth: opts.depth, serverCpu: opts.serverCpu, clientCpu: opts.clientCpu, generator: opts.generator, maxWait: opts.maxWait, retries: opts.retries },
     scenarios,
     servers: servers.map((s) => ({ id: s.id, label: s.label })),
     skipped,
@@ -256,7 +313,7 @@ export interface Meta {
   command: string;
   versions: Record<string, string | null>;
   machine: { cpu: string | null; cpus: number; kernel: string; loadavgBefore: number[]; loadavgAfter: number[] };
-  options: { runs: number; duration: number; warmup: number; depth: number; serverCpu: number; clientCpu: number; generator: string };
+  options: { runs: number; duration: number; warmup: number; depth: number; serverCpu: number; clientCpu: number; generator: string; maxWait?: number; retries?: number };
   scenarios: Scenario[];
   servers: { id: string; label: string }[];
   skipped: { id: string; reason: string }[];
@@ -294,6 +351,10 @@ function writeOutputs(meta: Meta, cases: CaseResult[], outDir: string, writeJson
   log("gen CPU %: the load generator's own CPU; near 100 means the generator, not the server, set the pace.");
   log("other %: CPU used by everything else during the run (other processes, unattributed kernel work); high = shared machine, noisy.");
   if (meta.options.depth > 1 && meta.scenarios.some((s) => s.pipeline > 1)) log("pipelined p50/p99: not measured (wrk's histogram is wrong when pipelining; see bench/README.md).");
+  const redone = cases.reduce((a, c) => a + (c.discarded ?? 0), 0);
+  if (redone) log(`${redone} run(s) were measured again because other processes were busy during them.`);
+  const noisy = cases.flatMap((c) => c.runs).filter((r) => (r.otherCpuPct ?? 0) > NOISY_PCT).length;
+  if (noisy) log(`warning: ${noisy} kept run(s) shared the machine with other busy processes (other % > ${NOISY_PCT}): treat those figures as noisy.`);
   if (meta.skipped.length) log(`skipped: ${meta.skipped.map((s) => `${s.id} (${s.reason.split("\n")[0]})`).join("; ")}`);
   log(`wrote ${join(outDir, writeJson ? "latest.json" : "")}${writeJson ? ", " : ""}latest.svg, latest.md`);
 }
@@ -301,6 +362,7 @@ function writeOutputs(meta: Meta, cases: CaseResult[], outDir: string, writeJson
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     console.error(`\n${sig}: stopping`);
+    stopLoad();
     await current?.stop(1000);
     process.exit(130);
   });

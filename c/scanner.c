@@ -13,7 +13,7 @@
 #define FH_C_TCHAR 1  /* token characters (RFC 9110 §5.6.2) */
 #define FH_C_TARGET 2 /* request-target: RFC 3986 pchar plus "/" "?" ("%" checked apart) */
 #define FH_C_VALUE 4  /* field-value: HTAB, SP, VCHAR, obs-text */
-#define FH_C_HOST 8   /* Host: reg-name, IP literal brackets, ":" port */
+#define FH_C_HOST 8   /* reg-name: unreserved, sub-delims, "%" (RFC 3986 §3.2.2) */
 #define FH_C_HEX 16
 
 static uint8_t fh_cls[256];
@@ -34,8 +34,10 @@ static void fh_scanner_init(void) {
     for (p = "!#$%&'*+-.^_`|~"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TCHAR;
     /* unreserved "-._~", sub-delims "!$&'()*+,;=", and ":@/?" of pchar/query. */
     for (p = "-._~!$&'()*+,;=:@/?"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
-    fh_cls['%'] |= FH_C_TARGET;
-    for (p = "-._~!$&'()*+,;=:[]%"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_HOST;
+    /* "[" and "]" only ever belong to an IP literal in an authority; the
+     * target's form decides (fh_check_target). */
+    for (p = "%[]"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
+    for (p = "-._~!$&'()*+,;=%"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_HOST;
 }
 
 static int fh_lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
@@ -139,14 +141,37 @@ static void fh_on_connection(fh_scan_state *st, const uint8_t *v, size_t n) {
     }
 }
 
-static void fh_on_host(fh_scan_state *st, const uint8_t *v, size_t n) {
-    size_t k;
-    st->host_count++;
-    for (k = 0; k < n; k++)
-        if (!(fh_cls[v[k]] & FH_C_HOST)) {
-            st->bad = 1;
-            return;
+/* Checks `host [":" port]` (RFC 3986 §3.2.2-3): an IP literal in brackets
+ * or a reg-name, then an optional port of up to five digits (required with
+ * need_port). No userinfo. Returns 0 when valid, else FH_ERROR. */
+static int fh_check_authority(const uint8_t *t, size_t n, int need_port) {
+    size_t k = 0, digits;
+    if (n == 0) return need_port ? FH_ERROR : 0;
+    if (t[0] == '[') {
+        for (k = 1; k < n && t[k] != ']'; k++)
+            if (!(fh_cls[t[k]] & FH_C_HEX) && t[k] != ':' && t[k] != '.') return FH_ERROR;
+        if (k >= n || k == 1) return FH_ERROR;
+        k++;
+    } else {
+        for (; k < n && t[k] != ':'; k++) {
+            if (!(fh_cls[t[k]] & FH_C_HOST)) return FH_ERROR;
+            if (t[k] == '%' && (k + 2 >= n || !(fh_cls[t[k + 1]] & FH_C_HEX) || !(fh_cls[t[k + 2]] & FH_C_HEX)))
+                return FH_ERROR;
         }
+        if (k == 0) return FH_ERROR;
+    }
+    if (k == n) return need_port ? FH_ERROR : 0;
+    if (t[k] != ':') return FH_ERROR;
+    digits = n - k - 1;
+    if (digits > 5 || (need_port && digits == 0)) return FH_ERROR;
+    for (k++; k < n; k++)
+        if (t[k] < '0' || t[k] > '9') return FH_ERROR;
+    return 0;
+}
+
+static void fh_on_host(fh_scan_state *st, const uint8_t *v, size_t n) {
+    st->host_count++;
+    if (fh_check_authority(v, n, 0) != 0) st->bad = 1;
 }
 
 static void fh_on_header(fh_head *h, fh_scan_state *st, const uint8_t *name, size_t nlen,
@@ -156,7 +181,9 @@ static void fh_on_header(fh_head *h, fh_scan_state *st, const uint8_t *name, siz
         if (fh_ieq(name, nlen, FH_LIT("host"))) fh_on_host(st, v, vlen);
         break;
     case 6:
-        if (fh_ieq(name, nlen, FH_LIT("expect")) && fh_ieq(v, vlen, FH_LIT("100-continue")))
+        /* An HTTP/1.0 client cannot expect 100 Continue (RFC 9110 §10.1.1). */
+        if (fh_ieq(name, nlen, FH_LIT("expect")) && fh_ieq(v, vlen, FH_LIT("100-continue")) &&
+            !(h->flags & FH_REQ_HTTP10))
             h->flags |= FH_REQ_EXPECT_CONTINUE;
         break;
     case 10:
@@ -204,47 +231,33 @@ static int fh_scan_field_line(const uint8_t *buf, size_t len, size_t *pos, size_
 /* Classifies the request-target; sets the routed path. Returns 0 or FH_ERROR. */
 static int fh_check_target(const uint8_t *buf, fh_head *h) {
     const uint8_t *t = buf + h->target_start;
-    size_t n = (size_t)h->target_len, k;
-    int connect = fh_ieq(buf + h->method_start, (size_t)h->method_len, FH_LIT("connect")) &&
-                  memcmp(buf + h->method_start, "CONNECT", 7) == 0;
+    size_t n = (size_t)h->target_len, k, a;
+    int connect = h->method_len == 7 && memcmp(buf + h->method_start, "CONNECT", 7) == 0;
     int options = h->method_len == 7 && memcmp(buf + h->method_start, "OPTIONS", 7) == 0;
     h->path_start = h->target_start;
     h->path_len = h->target_len;
-    if (connect) {
-        /* authority-form: host ":" port, nothing else (RFC 9112 §3.2.3). */
-        size_t colon = n;
-        for (k = 0; k < n; k++) {
-            if (!(fh_cls[t[k]] & FH_C_HOST)) return FH_ERROR;
-            if (t[k] == ':') colon = k;
-        }
-        if (colon == 0 || colon + 1 >= n || n - colon - 1 > 5) return FH_ERROR;
-        for (k = colon + 1; k < n; k++)
-            if (t[k] < '0' || t[k] > '9') return FH_ERROR;
-        return 0;
+    /* authority-form: host ":" port, for CONNECT only (RFC 9112 §3.2.3). */
+    if (connect) return fh_check_authority(t, n, 1);
+    if (t[0] == '/') {
+        /* origin-form: brackets belong to no path or query. */
+        return (memchr(t, '[', n) == NULL && memchr(t, ']', n) == NULL) ? 0 : FH_ERROR;
     }
-    if (t[0] == '/') return 0; /* origin-form */
     if (n == 1 && t[0] == '*') return options ? 0 : FH_ERROR; /* asterisk-form */
     /* absolute-form: scheme "://" authority [path-abempty] ["?" query]. */
-    k = 0;
     if (!((t[0] >= 'a' && t[0] <= 'z') || (t[0] >= 'A' && t[0] <= 'Z'))) return FH_ERROR;
-    while (k < n && ((fh_cls[t[k]] & FH_C_TCHAR) && t[k] != '!' && t[k] != '#')) {
+    for (k = 1; k < n && t[k] != ':'; k++) {
         uint8_t c = t[k];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-              c == '-' || c == '.'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+              c == '.'))
             return FH_ERROR;
-        k++;
     }
     if (k + 3 > n || t[k] != ':' || t[k + 1] != '/' || t[k + 2] != '/') return FH_ERROR;
     k += 3;
-    {
-        size_t a = k;
-        while (k < n && t[k] != '/' && t[k] != '?') {
-            if (!(fh_cls[t[k]] & FH_C_HOST) && t[k] != '@') return FH_ERROR;
-            k++;
-        }
-        if (k == a) return FH_ERROR; /* http and https need a host */
+    for (a = k; k < n && t[k] != '/' && t[k] != '?'; k++) {
     }
+    if (k == a || fh_check_authority(t + a, k - a, 0) != 0) return FH_ERROR; /* http(s) needs a host */
     if (k < n) {
+        if (memchr(t + k, '[', n - k) != NULL || memchr(t + k, ']', n - k) != NULL) return FH_ERROR;
         h->path_start = h->target_start + (int32_t)k;
         h->path_len = (int32_t)(n - k);
     } else {
@@ -399,18 +412,46 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
         }
         if (i >= len) return FH_INCOMPLETE;
         if (digits == 0) return FH_ERROR;
-        /* chunk-ext: BWS ";" ... up to CRLF; value bytes as in a field. */
-        {
+        /* chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) */
+        for (;;) {
             size_t e = i;
             while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
             if (e >= len) return FH_INCOMPLETE;
-            if (buf[e] == ';') {
-                while (e < len && buf[e] != '\r') {
-                    if (!(fh_cls[buf[e]] & FH_C_VALUE)) return FH_ERROR;
-                    e++;
+            if (buf[e] != ';') {
+                if (e != i) return FH_ERROR; /* whitespace, then not an extension */
+                break;
+            }
+            e++;
+            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
+            i = e;
+            while (e < len && (fh_cls[buf[e]] & FH_C_TCHAR)) e++;
+            if (e >= len) return FH_INCOMPLETE;
+            if (e == i) return FH_ERROR; /* ";" without a name */
+            i = e;
+            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
+            if (e >= len) return FH_INCOMPLETE;
+            if (buf[e] != '=') continue; /* no value; i stays before the whitespace */
+            e++;
+            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
+            if (e >= len) return FH_INCOMPLETE;
+            if (buf[e] == '"') {
+                for (e++;; e++) {
+                    uint8_t c;
+                    if (e >= len) return FH_INCOMPLETE;
+                    c = buf[e];
+                    if (c == '"') break;
+                    if (c == '\\') {
+                        if (++e >= len) return FH_INCOMPLETE;
+                        c = buf[e];
+                    }
+                    if (!(fh_cls[c] & FH_C_VALUE)) return FH_ERROR; /* qdtext, quoted-pair */
                 }
-            } else if (e != i) {
-                return FH_ERROR;
+                e++;
+            } else {
+                size_t v = e;
+                while (e < len && (fh_cls[buf[e]] & FH_C_TCHAR)) e++;
+                if (e >= len) return FH_INCOMPLETE;
+                if (e == v) return FH_ERROR;
             }
             i = e;
         }

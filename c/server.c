@@ -37,7 +37,8 @@ typedef struct fh_conn {
     uint32_t qhead, qlen, qcap;
     uint32_t seq_next;  /* sequence number of the next dispatched request */
     uint8_t peer_closed, no_more, blocked, lingering, listed, dirty, sent_continue, reparse;
-    int64_t since_ms;   /* when the lingering close began */
+    int64_t since_ms;   /* when the current request head (or the lingering close) began */
+    int64_t last_ms;    /* the last read or write that moved bytes */
 } fh_conn;
 
 typedef struct fh_ref {
@@ -72,6 +73,13 @@ typedef struct fh_server {
     volatile int accept_paused;
     int64_t accept_resume_ms;
     int64_t last_sweep_ms;
+    int64_t now_ms;          /* the clock, read once per poll */
+    int64_t header_to_ms;    /* 0: no limit */
+    int64_t idle_to_ms;
+    int64_t write_to_ms;
+    volatile int sweep_ms;
+    int max_conns;           /* 0: no limit */
+    int nlinger;
     /* the wake-up thread */
     pthread_t thread;
     int thread_started;
@@ -80,7 +88,7 @@ typedef struct fh_server {
 } fh_server;
 
 #define FH_LINGER_MS 2000
-#define FH_SWEEP_MS 250
+#define FH_SWEEP_MS 250 /* the longest sweep period; shorter with short timeouts */
 #define FH_ACCEPT_PAUSE_MS 100
 #define FH_ACCEPT_BATCH 64
 #define FH_IOV_MAX 64
@@ -181,6 +189,7 @@ static fh_seg *fh_seg_push(fh_conn *c) {
     memset(g, 0, sizeof(*g));
     g->slab = -1;
     c->qlen++;
+    c->seq_next++; /* every place has a sequence number, the server's own responses too */
     return g;
 }
 
@@ -196,6 +205,7 @@ static void fh_queue_clear(fh_server *s, fh_conn *c) {
 }
 
 static void fh_conn_close(fh_server *s, fh_conn *c) {
+    if (c->lingering) s->nlinger--;
     (void)fh_backend_del(s->be, c->fd, c->mask);
     close(c->fd);
     fh_queue_clear(s, c);
@@ -219,6 +229,7 @@ static void fh_conn_linger(fh_server *s, fh_conn *c) {
     c->no_more = 1;
     c->rlen = 0;
     c->since_ms = fh_now_ms();
+    s->nlinger++;
     fh_set_interest(s, c, FH_READABLE);
 }
 
@@ -242,6 +253,7 @@ static void fh_conn_settle(fh_server *s, fh_conn *c) {
 /* Writes the ready responses at the head of the queue, several per sendmsg. */
 static void fh_conn_flush(fh_server *s, fh_conn *c) {
     struct iovec iov[FH_IOV_MAX];
+    if (!c->blocked) c->last_ms = s->now_ms; /* the write timeout runs from here */
     for (;;) {
         uint32_t i, n = 0;
         size_t total = 0;
@@ -273,6 +285,7 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
                 fh_conn_close(s, c); /* EPIPE, ECONNRESET: the peer is gone */
                 return;
             }
+            if (w > 0) c->last_ms = s->now_ms;
         }
         /* Retire what was written. */
         while (c->qlen > 0) {
@@ -363,7 +376,7 @@ static int fh_dispatch(fh_server *s, fh_conn *c, size_t pos, const fh_head *h, s
     d = s->desc + (size_t)s->ndesc * FH_D_SIZE;
     d[FH_D_FD] = c->fd;
     d[FH_D_GEN] = (int32_t)c->gen;
-    d[FH_D_SEQ] = (int32_t)c->seq_next++;
+    d[FH_D_SEQ] = (int32_t)(c->seq_next - 1);
     d[FH_D_SLAB] = slab;
     d[FH_D_LEN] = (int32_t)req_len;
     d[FH_D_METHOD] = h->method_start;
@@ -385,6 +398,22 @@ static int fh_dispatch(fh_server *s, fh_conn *c, size_t pos, const fh_head *h, s
     d[FH_D_RFLAGS] = 0;
     s->ndesc++;
     return 0;
+}
+
+/* A head asked for 100 Continue and its body has not come: send it, unless
+ * responses to earlier requests must go first (then parse again once they
+ * have). The interim response goes straight out; it never closes. */
+static void fh_continue(fh_conn *c, const fh_head *h) {
+    struct iovec v;
+    if (!(h->flags & FH_REQ_EXPECT_CONTINUE) || c->sent_continue) return;
+    if (c->qlen > 0) {
+        c->reparse = 1;
+        return;
+    }
+    v.iov_base = (void *)fh_resp_100;
+    v.iov_len = sizeof(fh_resp_100) - 1;
+    c->sent_continue = 1;
+    (void)fh_sendv(c->fd, &v, 1);
 }
 
 /* Frames every complete request in the read buffer into the batch. */
@@ -417,6 +446,7 @@ static void fh_parse(fh_server *s, fh_conn *c) {
             if (n == FH_INCOMPLETE) {
                 /* Room to grow by: a chunked body is bounded only by max_body plus framing. */
                 c->need = pos + avail + 4096;
+                fh_continue(c, &h);
                 break;
             }
             total = (size_t)r + (size_t)n;
@@ -431,14 +461,7 @@ static void fh_parse(fh_server *s, fh_conn *c) {
         }
         if (total > avail) {
             c->need = pos + total;
-            if ((h.flags & FH_REQ_EXPECT_CONTINUE) && !c->sent_continue && c->qlen > 0) c->reparse = 1;
-            if ((h.flags & FH_REQ_EXPECT_CONTINUE) && !c->sent_continue && c->qlen == 0) {
-                struct iovec v;
-                v.iov_base = (void *)fh_resp_100;
-                v.iov_len = sizeof(fh_resp_100) - 1;
-                c->sent_continue = 1;
-                (void)fh_sendv(c->fd, &v, 1);
-            }
+            fh_continue(c, &h);
             break;
         }
         if (fh_dispatch(s, c, pos, &h, total, body_len) < 0) {
@@ -454,6 +477,7 @@ static void fh_parse(fh_server *s, fh_conn *c) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
         if (c->need >= pos) c->need -= pos;
+        c->since_ms = s->now_ms; /* what is left is the start of the next request */
     }
     if (waiting) {
         fh_list_ready(s, c);
@@ -489,7 +513,9 @@ static void fh_conn_read(fh_server *s, fh_conn *c, int mask) {
     }
     r = fh_recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
     if (r > 0) {
+        if (c->rlen == 0) c->since_ms = s->now_ms; /* a new request begins */
         c->rlen += (size_t)r;
+        c->last_ms = s->now_ms;
     } else if (r == 0) {
         c->peer_closed = 1;
         fh_set_interest(s, c, 0);
@@ -533,17 +559,20 @@ static void fh_accept_all(fh_server *s) {
             continue;
         }
         c->mask = FH_READABLE;
+        c->since_ms = c->last_ms = s->now_ms;
         s->conns[fd] = c;
         s->nconns++;
+        if (s->max_conns > 0 && s->nconns - s->nlinger > s->max_conns) fh_queue_error(s, c, 503);
     }
 }
 
-/* Time-based work, at most every FH_SWEEP_MS: lingering closes that the peer
- * never finished, and resuming accept after running out of descriptors. */
+/* Time-based work, at most every sweep period: the timeouts, lingering
+ * closes the peer never finished, and resuming accept after running out of
+ * descriptors. One pass over the connections; nothing on the request path. */
 static void fh_sweep(fh_server *s) {
-    int64_t now = fh_now_ms();
+    int64_t now = s->now_ms;
     int fd;
-    if (now - s->last_sweep_ms < FH_SWEEP_MS) return;
+    if (now - s->last_sweep_ms < s->sweep_ms) return;
     s->last_sweep_ms = now;
     if (s->accept_paused && now >= s->accept_resume_ms && s->lfd >= 0) {
         s->accept_paused = 0;
@@ -551,7 +580,23 @@ static void fh_sweep(fh_server *s) {
     }
     for (fd = 0; fd < s->conns_cap; fd++) {
         fh_conn *c = s->conns[fd];
-        if (c != NULL && c->lingering && now - c->since_ms > FH_LINGER_MS) fh_conn_close(s, c);
+        if (c == NULL) continue;
+        if (c->lingering) {
+            if (now - c->since_ms > FH_LINGER_MS) fh_conn_close(s, c);
+        } else if (c->blocked) {
+            /* A peer that stopped reading: drop it and free its arenas. */
+            if (s->write_to_ms > 0 && now - c->last_ms > s->write_to_ms) fh_conn_close(s, c);
+        } else if (c->qlen > 0) {
+            /* A handler is at work: its time is its own. */
+        } else if (c->rlen > 0) {
+            /* Part of a request: the head has headerTimeout from its first
+             * byte (the slowloris defence); a body must keep moving. */
+            int late = c->need == 0 ? (s->header_to_ms > 0 && now - c->since_ms > s->header_to_ms)
+                                    : (s->idle_to_ms > 0 && now - c->last_ms > s->idle_to_ms);
+            if (late) fh_queue_error(s, c, 408);
+        } else if (s->idle_to_ms > 0 && now - c->last_ms > s->idle_to_ms) {
+            fh_conn_linger(s, c); /* an idle keep-alive connection */
+        }
     }
 }
 
@@ -563,6 +608,7 @@ int fh_poll(fh_server *s) {
     int n, i, k, nready;
     fh_ref *list;
     s->ndesc = 0;
+    s->now_ms = fh_now_ms();
     fh_sweep(s);
     /* Connections with buffered requests first: the backend will not report
      * bytes that were already read. Parsing may list connections again, so
@@ -611,6 +657,7 @@ int fh_poll(fh_server *s) {
 int fh_flush(fh_server *s, int n) {
     int i;
     s->ndirty = 0;
+    s->now_ms = fh_now_ms();
     if (n > s->ndesc) n = s->ndesc;
     for (i = 0; i < n; i++) {
         int32_t *d = s->desc + (size_t)i * FH_D_SIZE;
@@ -666,6 +713,7 @@ int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *
     uint32_t idx = c ? (uint32_t)seq - (c->seq_next - c->qlen) : 0;
     fh_seg *g;
     size_t total, sent = 0;
+    s->now_ms = fh_now_ms();
     if (c == NULL || c->lingering || idx >= c->qlen || fh_seg_at(c, idx)->ready || arena == NULL ||
         off < 0 || len < 0 || bytes_len < 0 || (size_t)off + (size_t)len > asize ||
         (bytes == NULL && bytes_len > 0)) {
@@ -750,6 +798,8 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
     s->lfd = -1;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     s->max_head = (size_t)max_head;
+    s->sweep_ms = FH_SWEEP_MS;
+    s->now_ms = fh_now_ms();
     s->max_body = (int64_t)max_body;
     s->desc_cap = batch;
     s->max_events = batch;
@@ -784,6 +834,20 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
     return s;
 }
 
+/* Sets the timeouts (ms, 0: none) and the connection cap (0: none). The sweep
+ * runs four times per shortest timeout, at most every FH_SWEEP_MS. */
+void fh_server_limits(fh_server *s, double header_ms, double idle_ms, double write_ms, int max_conns) {
+    int64_t shortest = FH_SWEEP_MS * 4;
+    s->header_to_ms = (int64_t)header_ms;
+    s->idle_to_ms = (int64_t)idle_ms;
+    s->write_to_ms = (int64_t)write_ms;
+    s->max_conns = max_conns;
+    if (s->header_to_ms > 0 && s->header_to_ms < shortest) shortest = s->header_to_ms;
+    if (s->idle_to_ms > 0 && s->idle_to_ms < shortest) shortest = s->idle_to_ms;
+    if (s->write_to_ms > 0 && s->write_to_ms < shortest) shortest = s->write_to_ms;
+    s->sweep_ms = (int)(shortest / 4 < 10 ? 10 : shortest / 4);
+}
+
 int fh_server_port(fh_server *s) { return s->port; }
 int32_t *fh_server_desc(fh_server *s) { return s->desc; }
 uint8_t *fh_server_slabs(fh_server *s) { return s->pool.base; }
@@ -812,7 +876,7 @@ static void *fh_wake_main(void *arg) {
     for (;;) {
         /* With connections open (lingering closes, paused accepts) the loop
          * needs a tick; an idle server sleeps until something happens. */
-        int timeout = (s->nconns > 0 || s->accept_paused) ? FH_SWEEP_MS : -1;
+        int timeout = (s->nconns > 0 || s->accept_paused) ? s->sweep_ms : -1;
         int n = fh_backend_poll(s->outer, ev, 2, timeout), i, stop = 0;
         if (n < 0) {
             struct timespec ts = {0, 10 * 1000 * 1000};

@@ -24,6 +24,14 @@ export interface ServerConfig {
   backlog?: number;
   /** Set SO_REUSEPORT, so several servers can share the port. Default false. */
   reusePort?: boolean;
+  /** Seconds a request head may take to arrive, from its first byte; then 408 and close (the slowloris defence). 0: no limit. Default 10. */
+  headerTimeout?: number;
+  /** Seconds a keep-alive connection may sit idle (or a request body stall) before it is closed. 0: never. Default 10, as Bun.serve. */
+  idleTimeout?: number;
+  /** Seconds a response may wait on a peer that stopped reading before the connection is dropped. 0: never. Default 30. */
+  writeTimeout?: number;
+  /** Most open connections; past it a new connection gets 503 and is closed. 0: no cap. Default 0. */
+  maxConnections?: number;
   /** Size of one arena slab in bytes (a multiple of 4096). Default 16384. */
   arenaSlabSize?: number;
   /** Most slabs the arena pool may hold. Default 4096. */
@@ -43,6 +51,10 @@ const KNOWN = new Set([
   "reusePort",
   "arenaSlabSize",
   "arenaMaxSlabs",
+  "headerTimeout",
+  "idleTimeout",
+  "writeTimeout",
+  "maxConnections",
 ]);
 
 function show(v: unknown): string {
@@ -64,6 +76,18 @@ function int(cfg: ServerConfig, name: keyof ServerConfig, def: number, min: numb
   }
   if (v < min || v > max) {
     throw new RangeError(`fasthttp: ${name} must be an integer from ${min} to ${max} (got ${show(v)})`);
+  }
+  return v;
+}
+
+function seconds(cfg: ServerConfig, name: keyof ServerConfig, def: number): number {
+  const v = (cfg as unknown as Record<string, unknown>)[name];
+  if (v === undefined) return def;
+  if (typeof v !== "number" || Number.isNaN(v)) {
+    throw new TypeError(`fasthttp: ${name} must be a number of seconds from 0 to 86400 (got ${show(v)})`);
+  }
+  if (v < 0 || v > 86400) {
+    throw new RangeError(`fasthttp: ${name} must be a number of seconds from 0 to 86400 (got ${show(v)})`);
   }
   return v;
 }
@@ -91,8 +115,10 @@ export function resolveConfig(cfg: ServerConfig): ResolvedConfig {
     throw new RangeError(`fasthttp: arenaSlabSize must be a multiple of 4096 (got ${arenaSlabSize})`);
   }
   const arenaMaxSlabs = int(cfg, "arenaMaxSlabs", 4096, 16, 1 << 20);
-  if (arenaSlabSize * arenaMaxSlabs > 2 ** 40) {
-    throw new RangeError(`fasthttp: arenaSlabSize × arenaMaxSlabs must stay within 1 TiB (got ${arenaSlabSize * arenaMaxSlabs})`);
+  if (arenaSlabSize * arenaMaxSlabs > 2 ** 31 - 4096) {
+    throw new RangeError(
+      `fasthttp: arenaSlabSize × arenaMaxSlabs must stay under 2 GiB (got ${arenaSlabSize} × ${arenaMaxSlabs})`,
+    );
   }
   return {
     handler: cfg.handler,
@@ -104,5 +130,9 @@ export function resolveConfig(cfg: ServerConfig): ResolvedConfig {
     reusePort: cfg.reusePort ?? false,
     arenaSlabSize,
     arenaMaxSlabs,
+    headerTimeout: seconds(cfg, "headerTimeout", 10),
+    idleTimeout: seconds(cfg, "idleTimeout", 10),
+    writeTimeout: seconds(cfg, "writeTimeout", 30),
+    maxConnections: int(cfg, "maxConnections", 0, 0, 1 << 24),
   };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { CString, cc, type Pointer } from "bun:ffi";
+import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
 import { LAYOUT_CHECK } from "./layout.ts";
@@ -13,6 +14,7 @@ const symbols = {
     args: ["ptr", "i32", "i32", "i32", "f64", "i32", "i32", "i32", "i32", "i32", "ptr"],
     returns: "ptr",
   },
+  fh_server_limits: { args: ["ptr", "f64", "f64", "f64", "i32"], returns: "void" },
   fh_server_port: { args: ["ptr"], returns: "i32" },
   fh_server_desc: { args: ["ptr"], returns: "ptr" },
   fh_server_slabs: { args: ["ptr"], returns: "ptr" },
@@ -40,7 +42,14 @@ export type Core = ReturnType<typeof compile>;
 function compile(backend: string) {
   const source = fileURLToPath(new URL("../c/fasthttp.c", import.meta.url));
   const define: Record<string, string> = {};
-  if (backend === "kqueue") define.FH_BACKEND_KQUEUE = "1";
+  if (backend === "kqueue") {
+    define.FH_BACKEND_KQUEUE = "1";
+    if (process.platform === "linux" && !existsSync(fileURLToPath(new URL("../c/testing/kqueue_emu.h", import.meta.url)))) {
+      throw new Error(
+        "fasthttp: FASTHTTP_BACKEND=kqueue on Linux runs over a test-only kqueue emulation (c/testing/), which is not shipped in the package",
+      );
+    }
+  }
   const lib = cc({ source, symbols, define });
   const check = lib.symbols.fh_layout_check();
   if (check !== LAYOUT_CHECK) {

@@ -31,7 +31,7 @@ export function isRawResponse(b: Uint8Array): boolean {
  */
 export class HeadWriter {
   #second = -1;
-  #prefix = new Uint8Array(0);
+  #prefix: Uint8Array = new Uint8Array(0);
 
   /** Refreshes the Date; call once per batch. */
   tick(now: number): void {

@@ -126,13 +126,14 @@ export class Server {
       process.env.FASTHTTP_DEBUG_ARENA === "1" ? 1 : 0,
       err,
     );
-    if (!srv) {
+    if (!srv || typeof srv !== "number") {
       this.#state = "stopped";
       const where = cfg.host.includes(":") ? `[${cfg.host}]:${cfg.port}` : `${cfg.host}:${cfg.port}`;
       this.#reject(new Error(`fasthttp: cannot listen on ${where}: ${describeError(err[0]!)}`));
       return this.#done;
     }
     this.#srv = srv;
+    core.fh_server_limits(srv, cfg.headerTimeout * 1000, cfg.idleTimeout * 1000, cfg.writeTimeout * 1000, cfg.maxConnections | 0);
     this.#port = core.fh_server_port(srv);
     this.#desc = new Int32Array(toArrayBuffer(core.fh_server_desc(srv)!, 0, BATCH * D.SIZE * 4));
     this.#mem = new Uint8Array(toArrayBuffer(core.fh_server_slabs(srv)!, 0, cfg.arenaSlabSize * cfg.arenaMaxSlabs));

@@ -15,19 +15,20 @@ interface Example {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   stdout(): string;
   stderr(): string;
-  /** Sends SIGTERM and waits (bounded) for the exit code. */
+  /** Sends SIGTERM and waits (bounded) for the exit code and the end of its output. */
   stop(): Promise<number>;
 }
 
 const running = new Set<Example>();
 
-function collect(stream: ReadableStream<Uint8Array>): () => string {
+/** Reads a stream to its end in the background: the text so far, and a promise of the end. */
+function collect(stream: ReadableStream<Uint8Array>): { text: () => string; ended: Promise<void> } {
   const decoder = new TextDecoder();
   let text = "";
-  void (async () => {
+  const ended = (async () => {
     for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
   })().catch(() => {});
-  return () => text;
+  return { text: () => text, ended };
 }
 
 async function spawnExample(file: string): Promise<Example> {
@@ -38,15 +39,19 @@ async function spawnExample(file: string): Promise<Example> {
     stdout: "pipe",
     stderr: "pipe",
   });
+  const stdout = collect(proc.stdout);
+  const stderr = collect(proc.stderr);
   const example: Example = {
     port,
     proc,
-    stdout: collect(proc.stdout),
-    stderr: collect(proc.stderr),
+    stdout: stdout.text,
+    stderr: stderr.text,
     async stop() {
       proc.kill("SIGTERM");
       try {
-        return await withTimeout(proc.exited, 5000, `${file} to exit after SIGTERM`);
+        const code = await withTimeout(proc.exited, 5000, `${file} to exit after SIGTERM`);
+        await withTimeout(Promise.all([stdout.ended, stderr.ended]), 2000, `${file}'s output to end`);
+        return code;
       } finally {
         running.delete(example);
       }
@@ -107,6 +112,7 @@ describe("examples/hello.ts", () => {
     client.destroy();
 
     expect(await example.stop()).toBe(0);
+    expect(example.stdout()).toContain("Stopped."); // run() resolved after stop()
     expect(example.stderr()).toBe("");
   }, 20_000);
 });
@@ -146,6 +152,7 @@ describe("examples/fasthttp", () => {
     expect(Number(head.headers["content-length"])).toBeGreaterThan(0);
 
     expect(await example.stop()).toBe(0);
+    expect(example.stdout()).toContain("Stopped."); // run() resolved after stop()
     expect(example.stderr()).toBe("");
   }, 20_000);
 });

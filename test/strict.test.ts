@@ -290,6 +290,7 @@ function judge(c: RequestCase, r: ExchangeResult): { expected: Record<string, un
     if (e.bodyLength !== undefined) (expected.bodyLength = e.bodyLength), (actual.bodyLength = h?.bl);
     if (e.paths !== undefined) (expected.paths = e.paths), (actual.paths = fromHandler.map((s) => s.p));
     if (e.bodies !== undefined) (expected.bodies = e.bodies), (actual.bodies = fromHandler.map((s) => s.b));
+    if (e.statuses !== undefined) (expected.statuses = e.statuses), (actual.statuses = finals.map((x) => x.status));
   }
   if (c.closes !== undefined) {
     expected.closed = c.closes;
@@ -351,46 +352,104 @@ describe("raw-byte request cases (test/cases/requests.ts)", () => {
 
 // ──────────────────────── incomplete prefixes & splits ────────────────────────
 
-const SPLIT_REQUESTS = [
+interface SplitRequest {
+  name: string;
+  raw: string;
+  seen: [method: string, path: string, body: string][]; // what the handler must see, in order
+}
+
+const SPLIT_REQUESTS: SplitRequest[] = [
   {
     name: "GET with headers",
     raw: "GET /split/get?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: strict-test\r\nAccept: */*\r\n\r\n",
-    method: "GET",
-    path: "/split/get?x=1",
-    body: "",
+    seen: [["GET", "/split/get?x=1", ""]],
   },
   {
     name: "POST with a Content-Length body",
     raw: "POST /split/cl HTTP/1.1\r\nHost: example.com\r\nContent-Length: 11\r\n\r\nhello world",
-    method: "POST",
-    path: "/split/cl",
-    body: "hello world",
+    seen: [["POST", "/split/cl", "hello world"]],
   },
   {
     name: "POST chunked with an extension and trailers",
     raw: "POST /split/chunked HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n",
-    method: "POST",
-    path: "/split/chunked",
-    body: "hello world",
+    seen: [["POST", "/split/chunked", "hello world"]],
   },
 ];
 
+// Used only for the split test: the last request of the pair is complete only at its last byte.
+const PIPELINED_SPLIT: SplitRequest = {
+  name: "chunked body with trailers, then a pipelined GET",
+  raw: `${SPLIT_REQUESTS[2]!.raw}GET /split/after?y=2 HTTP/1.1\r\nHost: example.com\r\n\r\n`,
+  seen: [
+    ["POST", "/split/chunked", "hello world"],
+    ["GET", "/split/after?y=2", ""],
+  ],
+};
+
+// Error cases from the table, re-sent split at every byte boundary: the verdict must not depend on
+// where the reads happen to break.
+const SPLIT_ERROR_CASES = [
+  "request-line: two SP between method and target",
+  "header: bare LF between fields",
+  "header: obs-fold (SP continuation)",
+  "content-length: two different values",
+  "transfer-encoding: CL then TE chunked (CL.TE)",
+  "chunked-body: size '0_2e' (longest-prefix parse, smuggling)",
+  "chunked-body: chunk data not followed by CRLF",
+].map((key) => {
+  const c = cases.find((x) => `${x.category}: ${x.name}` === key);
+  if (!c) throw new Error(`split error case not in the table: ${key}`);
+  return c;
+});
+
+const SPLIT_ERROR_GAP_MS = 40;
+
 describe("incomplete prefixes and split writes", () => {
   // For every request and every split point i (1..len-1): send raw[0, i), wait PREFIX_WAIT_MS, record
-  // what came back (must be nothing, connection open), then send raw[i, len) and read the response.
+  // what came back (must be nothing, connection open), then send raw[i, len) and read the responses.
   const runs = new Map<string, { i: number; r: ExchangeResult }[]>();
+  const errorRuns = new Map<RequestCase, { i: number; r: ExchangeResult }[]>();
 
   beforeAll(async () => {
-    const jobs = SPLIT_REQUESTS.flatMap((q) => Array.from({ length: q.raw.length - 1 }, (_, k) => ({ q, i: k + 1 })));
-    const out = await inPool(jobs, CONCURRENCY * 2, ({ q, i }) =>
-      exchange([bytes(q.raw.slice(0, i)), bytes(q.raw.slice(i))], { gapMs: PREFIX_WAIT_MS, want: 1, waitClose: false, quietMs: SETTLE_MS }),
+    type Job = { key: string; raw: string; i: number; want: number; error?: RequestCase };
+    const jobs: Job[] = [];
+    for (const q of [...SPLIT_REQUESTS, PIPELINED_SPLIT]) {
+      for (let i = 1; i < q.raw.length; i++) jobs.push({ key: q.name, raw: q.raw, i, want: q.seen.length });
+    }
+    for (const c of SPLIT_ERROR_CASES) {
+      for (let i = 1; i < c.raw.length; i++) jobs.push({ key: c.name, raw: c.raw, i, want: 1, error: c });
+    }
+    const out = await inPool(jobs, CONCURRENCY * 2, (j) =>
+      exchange(
+        [bytes(j.raw.slice(0, j.i)), bytes(j.raw.slice(j.i))],
+        j.error
+          ? { gapMs: SPLIT_ERROR_GAP_MS, want: 1, waitClose: true, quietMs: SETTLE_MS }
+          : { gapMs: PREFIX_WAIT_MS, want: j.want, waitClose: false, quietMs: SETTLE_MS },
+      ),
     );
     jobs.forEach((j, k) => {
-      const list = runs.get(j.q.name) ?? [];
-      list.push({ i: j.i, r: out[k]! });
-      runs.set(j.q.name, list);
+      if (j.error) {
+        const list = errorRuns.get(j.error) ?? [];
+        list.push({ i: j.i, r: out[k]! });
+        errorRuns.set(j.error, list);
+      } else {
+        const list = runs.get(j.key) ?? [];
+        list.push({ i: j.i, r: out[k]! });
+        runs.set(j.key, list);
+      }
     });
   }, 120_000);
+
+  const checkSplits = (q: SplitRequest) => {
+    const bad: string[] = [];
+    for (const { i, r } of runs.get(q.name) ?? []) {
+      const finals = r.responses.filter((x) => x.status >= 200);
+      const seen = r.responses.filter((x) => x.seen).map((x) => [x.seen!.m, x.seen!.p, x.seen!.b]);
+      const ok = finals.length === q.seen.length && JSON.stringify(seen) === JSON.stringify(q.seen);
+      if (!ok) bad.push(`split at ${i}: ${describeOutcome(r)}`);
+    }
+    if (bad.length) throw new Error(`${bad.length} of ${q.raw.length - 1} splits misbehaved:\n  ${bad.slice(0, 25).join("\n  ")}`);
+  };
 
   for (const q of SPLIT_REQUESTS) {
     test(`every strict prefix of "${q.name}" gets no response and no close`, () => {
@@ -404,16 +463,22 @@ describe("incomplete prefixes and split writes", () => {
       if (bad.length) throw new Error(`${bad.length} of ${q.raw.length - 1} prefixes misbehaved:\n  ${bad.slice(0, 25).join("\n  ")}`);
     });
 
-    test(`"${q.name}" split at every byte boundary is handled identically`, () => {
+    test(`"${q.name}" split at every byte boundary is handled identically`, () => checkSplits(q));
+  }
+
+  test(`"${PIPELINED_SPLIT.name}" split at every byte boundary is handled identically`, () => checkSplits(PIPELINED_SPLIT));
+
+  for (const c of SPLIT_ERROR_CASES) {
+    test(`error case "${c.category}: ${c.name}" split at every byte boundary gets the same verdict`, () => {
       const bad: string[] = [];
-      for (const { i, r } of runs.get(q.name) ?? []) {
-        const finals = r.responses.filter((x) => x.status >= 200);
-        const seen = r.responses.filter((x) => x.seen).map((x) => x.seen!);
-        const ok =
-          finals.length === 1 && seen.length === 1 && seen[0]!.m === q.method && seen[0]!.p === q.path && seen[0]!.b === q.body;
-        if (!ok) bad.push(`split at ${i}: ${describeOutcome(r)}`);
+      for (const { i, r } of errorRuns.get(c) ?? []) {
+        const { expected, actual } = judge(c, r);
+        if (JSON.stringify(actual) !== JSON.stringify(expected)) bad.push(`split at ${i}: got ${JSON.stringify(actual)}; ${describeOutcome(r)}`);
       }
-      if (bad.length) throw new Error(`${bad.length} of ${q.raw.length - 1} splits misbehaved:\n  ${bad.slice(0, 25).join("\n  ")}`);
+      if (bad.length) {
+        throw new Error(`expected ${JSON.stringify(judge(c, { responses: [], closed: true, received: Buffer.alloc(0), leftover: 0 }).expected)}\n` +
+          `${bad.length} of ${c.raw.length - 1} splits misbehaved:\n  ${bad.slice(0, 25).join("\n  ")}`);
+      }
     });
   }
 });
@@ -441,6 +506,17 @@ describe("pipelining after a chunked body with trailers", () => {
       ["POST", "/split/chunked", "hello world"],
       ["GET", "/split/after?y=2", ""],
     ]);
+  });
+
+  test("a valid request, then an invalid one in a later write: 200, then 400 and close", async () => {
+    const r = await exchange([bytes(second), bytes("GET  /bad HTTP/1.1\r\nHost: example.com\r\n\r\n")], {
+      gapMs: 100,
+      want: 2,
+      waitClose: true,
+      quietMs: SETTLE_MS,
+    });
+    expect(r.responses.map((x) => x.status), describeOutcome(r)).toEqual([200, 400]);
+    expect(r.closed).toBe(true);
   });
 
   test("three chunked requests back to back, each with trailers", async () => {

@@ -29,12 +29,16 @@ export interface Options {
   clientCpu: number;
   /** Re-render the table, chart and Markdown from outDir/latest.json; run nothing. */
   render: boolean;
+  /** Seconds to wait for a busy machine to quieten before each run. */
+  maxWait: number;
+  /** Times a run disturbed by other processes is measured again. */
+  retries: number;
   help: boolean;
 }
 
 export const USAGE = `Usage: bun bench/load.ts [options]
 
-  --quick              smoke test: 1 run of 2 s per case, 1 s warm-up
+  --quick              smoke test: 1 run of 2 s per case, 1 s warm-up, no retries
   --runs N             measured runs per case, median reported (default 3)
   --duration S         seconds per run (default 5)
   --warmup S           seconds of warm-up per case (default 2)
@@ -46,6 +50,10 @@ export const USAGE = `Usage: bun bench/load.ts [options]
   --out DIR            where latest.json and latest.svg go (default bench/results)
   --server-cpu N       CPU the server is pinned to (default 0)
   --client-cpu N       CPU the load generator is pinned to (default 1)
+  --max-wait S         before each run, wait up to S s for other processes to go
+                       quiet (default 60; --quick: 10)
+  --retries N          measure a run again, up to N times, when other processes
+                       used > 25% of a core during it (default 2; --quick: 0)
   --render             redraw the table, latest.svg and latest.md from latest.json; run nothing
   -h, --help           this text
 `;
@@ -64,6 +72,8 @@ export function parseArgs(argv: string[]): Options {
     serverCpu: 0,
     clientCpu: 1,
     render: false,
+    maxWait: 60,
+    retries: 2,
     help: false,
   };
   const explicit = new Set<string>();
@@ -94,6 +104,8 @@ export function parseArgs(argv: string[]): Options {
       case "--server-cpu": opts.serverCpu = nonNegativeInt(flag, value()); break;
       case "--client-cpu": opts.clientCpu = nonNegativeInt(flag, value()); break;
       case "--render": opts.render = true; break;
+      case "--max-wait": opts.maxWait = nonNegativeNumber(flag, value()); break;
+      case "--retries": opts.retries = nonNegativeInt(flag, value()); break;
       case "-h": case "--help": opts.help = true; break;
       default: throw new TypeError(`unknown option ${JSON.stringify(arg)} (try --help)`);
     }
@@ -103,6 +115,8 @@ export function parseArgs(argv: string[]): Options {
     if (!explicit.has("--runs")) opts.runs = 1;
     if (!explicit.has("--duration")) opts.duration = 2;
     if (!explicit.has("--warmup")) opts.warmup = 1;
+    if (!explicit.has("--max-wait")) opts.maxWait = 10;
+    if (!explicit.has("--retries")) opts.retries = 0;
   }
   if (opts.serverCpu === opts.clientCpu) throw new RangeError(`--server-cpu and --client-cpu are both ${opts.serverCpu}: pin them apart`);
   return opts;

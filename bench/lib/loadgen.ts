@@ -78,11 +78,20 @@ export async function runLoad(spec: RunSpec): Promise<LoadResult> {
   return spec.tool === "wrk" ? runWrk(spec) : runOha(spec);
 }
 
+const active = new Set<{ kill(signal?: number | NodeJS.Signals): void }>();
+
+/** Kills any load generator still running (on Ctrl-C). */
+export function stopLoad(): void {
+  for (const p of active) p.kill("SIGKILL");
+}
+
 async function spawnCollect(cmd: string[], timeoutMs: number) {
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  active.add(proc);
   const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(killer);
+  active.delete(proc);
   const usage = proc.resourceUsage();
   return { stdout, stderr, code, cpuSeconds: usage ? Number(usage.cpuTime.total) / 1e6 : null };
 }

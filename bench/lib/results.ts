@@ -42,6 +42,8 @@ export interface CaseResult {
   tool: Tool | null;
   error: string | null;
   runs: RunRecord[];
+  /** Runs measured again because other processes were busy during them. */
+  discarded?: number;
   summary: Summary | null;
 }
 

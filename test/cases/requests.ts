@@ -8,8 +8,8 @@
 //                         on this connection (no smuggled request reached it);
 //            { handled }  the handler saw it and answered; optional checks of what the handler saw
 //                         for the first request (method, path, body, bodyLength), how many requests
-//                         the handler saw on the connection (count, default 1) and every request's
-//                         path / body (paths, bodies).
+//                         the handler saw on the connection (count, default 1), every request's
+//                         path / body (paths, bodies) and every final status in order (statuses).
 //   closes   true: the server closes the connection (after its response); false: it keeps it open;
 //            absent: not judged. Every error case has closes: true.
 //
@@ -34,6 +34,7 @@ export type HandledExpect = {
   count?: number;
   paths?: string[];
   bodies?: string[];
+  statuses?: number[]; // every final status on the connection, in order (e.g. [200, 400])
 };
 export interface RequestCase {
   category: string;
@@ -141,6 +142,15 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   accept(C, "'?' and '/' inside the query", "llhttp uri.md: Query URL with question mark; RFC 3986 §3.4",
     get("/test.cgi?foo=bar?baz/q"), { path: "/test.cgi?foo=bar?baz/q" });
 
+  accept(C, "absolute-form scheme and host are case-insensitive", "RFC 3986 §3.1, §6.2.2.1; RFC 9112 §3.2.2",
+    "GET HTTP://EXAMPLE.COM/x HTTP/1.1\r\nHost: example.com\r\n\r\n", { path: "/x" });
+  accept(C, "absolute-form without a path", "RFC 9112 §3.2.2; llhttp uri.md: `host:port` terminated by a space",
+    "GET http://hypnotoad.org:1234 HTTP/1.1\r\nHost: hypnotoad.org:1234\r\n\r\n", { method: "GET" });
+  reject(C, "absolute-form with an empty host", "RFC 9110 §4.2.1 (recipient MUST reject an http URI with an empty host)",
+    "GET http:///x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  reject(C, "absolute-form with userinfo", "RFC 9110 §4.2.4 (SHOULD treat userinfo as an error); llhttp uri.md: `host:port` and basic auth (llhttp accepts)",
+    "GET http://a%12:b!&*$@hypnotoad.org:1234/toto HTTP/1.1\r\nHost: hypnotoad.org:1234\r\n\r\n");
+  accept(C, "pct-encoded NUL is valid syntax in a path", "RFC 3986 §2.1 (pct-encoded)", get("/a%00b"), { path: "/a%00b" });
   reject(C, "two SP between method and target", "RFC 9112 §3 (exactly one SP)", "GET  / HTTP/1.1\r\nHost: example.com\r\n\r\n");
   reject(C, "two SP between target and version", "RFC 9112 §3", "GET /  HTTP/1.1\r\nHost: example.com\r\n\r\n");
   reject(C, "trailing SP after the version", "RFC 9112 §3; llhttp transfer-encoding.md: Chunk header not terminated by CRLF (2nd request line)",
@@ -271,6 +281,8 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   reject(C, "NUL in a field name", "picohttpparser test.c: NUL in header name", "GET / HTTP/1.0\r\na\x00b: c\r\n\r\n");
   reject(C, "non-ASCII byte starting a field name", "http-garden server bug 8", withHeader("\xefoo: bar"));
   reject(C, "0x85 at the end of Content-Length's name", "http-garden server bug 20", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length\x85: 10\r\n\r\n0123456789");
+  reject(C, "0xA0 at the end of Transfer-Encoding's name", "http-garden server bug 20 / transducer bug 6",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding\xa0: chunked\r\nContent-Length: 5\r\n\r\nhello");
   reject(C, "every disallowed ASCII byte in a field name", "http-garden server bug 14",
     "GET / HTTP/1.1\r\nHost: example.com\r\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f \"(),/;<=>?@[/]{}: whatever\r\n\r\n");
   reject(C, "CR and ESC in a field line", "llhttp invalid.md: Corrupted Connection header",
@@ -365,6 +377,11 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
     "POST / HTTP/1.1\r\nContent-Length: 0\r\nConnection:keep-alive\r\nHost: a\r\nid: 0\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nid: 1\r\nContent-Length: 34\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nid: 2\r\n\r\n",
     { count: 2, bodies: ["", "GET / HTTP/1.1\r\nHost: a\r\nid: 2\r\n\r\n"] });
 
+  accept(C, "many leading zeros are not an overflow", "RFC 9110 §8.6 (1*DIGIT; only the value can overflow)",
+    post("/lz", "Content-Length: 00000000000000000000005\r\n", "hello"), { body: "hello" });
+  accept(C, "HTTP/1.0 keep-alive with a body, then a pipelined request", "RFC 9112 §9.3; llhttp connection.md: Resetting flags when keep-alive is off (1.0)",
+    "PUT /url HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabcGET /next HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    { count: 2, paths: ["/url", "/next"], bodies: ["abc", ""] });
   reject(C, "two different values", "llhttp content-length.md: Error on duplicate `Content-Length`", "PUT /url HTTP/1.1\r\nHost: example.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
   reject(C, "1 then 0 (first wins elsewhere)", "http-garden server bug 23", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 0\r\n\r\nZ");
   reject(C, "0 then 1 (last wins elsewhere)", "http-garden server bug 33", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\nZ");
@@ -410,6 +427,8 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
     chunked("/bws", "5 ; a = b\r\nhello\r\n0\r\n\r\n"), { body: "hello" });
   accept(C, "extension on the last-chunk", "RFC 9112 §7.1 (last-chunk = 1*\"0\" [ chunk-ext ] CRLF)", chunked("/lastext", "5\r\nhello\r\n0;done=1\r\n\r\n"), { body: "hello" });
   accept(C, "leading zeros in a chunk size", "RFC 9112 §7.1 (chunk-size = 1*HEXDIG)", chunked("/lz", "0005\r\nhello\r\n0\r\n\r\n"), { body: "hello" });
+  accept(C, "many leading zeros in a chunk size are not an overflow", "RFC 9112 §7.1 (chunk-size = 1*HEXDIG)",
+    chunked("/lz2", "000000000000000000000005\r\nhello\r\n0\r\n\r\n"), { body: "hello" });
   accept(C, "empty chunked body", "RFC 9112 §7.1", chunked("/empty", "0\r\n\r\n"), { body: "" });
   accept(C, "CRLF bytes inside chunk data", "RFC 9112 §7.1 (chunk-data = 1*OCTET)", chunked("/crlfdata", "4\r\n\r\n\r\n\r\n0\r\n\r\n"), { body: "\r\n\r\n" });
   accept(C, "many one-byte chunks", "picohttpparser test.c (chunked decoding, per-byte)", chunked("/bytes", `${"hello world".split("").map((c) => chunk(c)).join("")}0\r\n\r\n`), { body: "hello world" });
@@ -472,7 +491,12 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   reject(C, "deflate then chunked on two lines", "llhttp transfer-encoding.md: POST with `chunked` as last transfer-encoding (multiple headers)",
     post("/", "Accept: */*\r\nTransfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n", "5\r\nWorld\r\n0\r\n\r\n"), 501);
   reject(C, "gzip, chunked", "RFC 9112 §6.1 (SHOULD 501 for unknown coding)", post("/", "Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"), 501);
-  reject(C, "NBSP around chunked", "http-garden server bug 12 (\\xa0 stripped from values)", "POST / HTTP/1.1\r\nHost: whatever\r\nTransfer-Encoding: \xa0chunked\xa0\r\n\r\n0\r\n\r\n", 501);
+  // Not a token, so not a transfer coding at all: a malformed field value (400), not an unknown coding (501).
+  // It must never be trimmed to "chunked" (JavaScript's String.prototype.trim strips U+00A0).
+  reject(C, "NBSP around chunked", "http-garden server bug 12 (\\xa0 stripped from values); RFC 9112 §6.1 (transfer-coding = token)",
+    "POST / HTTP/1.1\r\nHost: whatever\r\nTransfer-Encoding: \xa0chunked\xa0\r\n\r\n0\r\n\r\n");
+  reject(C, "NBSP around chunked, with Content-Length", "http-garden server bug 12; RFC 9112 §6.1 (CL and TE both present)",
+    "POST / HTTP/1.1\r\nHost: whatever\r\nTransfer-Encoding: \xa0chunked\xa0\r\nContent-Length: 5\r\n\r\nhello");
   reject(C, "obs-fold after chunked", "llhttp transfer-encoding.md: Invalid OBS fold after chunked value",
     "PUT /url HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n  abc\r\n\r\n5\r\nWorld\r\n0\r\n\r\n");
 }
@@ -487,6 +511,9 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
     "POST /chunked_w_unicorns_after_length HTTP/1.1\r\nHost: localhost\r\nTransfer-encoding: chunked\r\n\r\n2;\r\naa\r\n0\r\n\r\n");
   reject(C, "unterminated quoted extension value", "llhttp transfer-encoding.md: Unbalanced chunk extensions quoting",
     te("5;ilovew3=\"abc\";somuchlove=\"def; ghi\r\nhello\r\n6;blahblah;blah\r\n world\r\n0\r\n\r\n"));
+  reject(C, "SP inside an unquoted extension value", "RFC 9112 §7.1.1 (chunk-ext-val = token / quoted-string)", te("5;a=b c\r\nhello\r\n0\r\n\r\n"));
+  reject(C, "NUL inside a chunk extension", "RFC 9112 §7.1.1", te("5;a=b\x00\r\nhello\r\n0\r\n\r\n"));
+  reject(C, "extension name that is not a token", "RFC 9112 §7.1.1 (chunk-ext-name = token)", te("5;@\r\nhello\r\n0\r\n\r\n"));
   reject(C, "missing last-chunk", "llhttp transfer-encoding.md: Missing last-chunk", "PUT /url HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nfoo\r\n\r\n");
   reject(C, "SP, LF and SPs after the size", "llhttp transfer-encoding.md: Validate chunk parameters", te("3 \n  \r\nfoo\r\n\r\n"));
   reject(C, "size line ended by CR CR (smuggling)", "llhttp transfer-encoding.md: Chunk header not terminated by CRLF; http-garden server bug 31",
@@ -562,8 +589,16 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   accept(C, "CRLF between requests then Connection: close", "llhttp connection.md: CRLF between requests, explicit `close`",
     "POST / HTTP/1.1\r\nHost: www.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4\r\nConnection: close\r\n\r\nq=42\r\n\r\nGET / HTTP/1.1\r\n",
     { count: 1, body: "q=42" }, true);
-  accept(C, "valid request then an invalid one: only the first is served", "RFC 9112 §9.3.2; http-garden server bug 45",
-    `${get("/ok")}GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: -1\r\n\r\n`, { count: 1, path: "/ok" }, true);
+  accept(C, "valid request then one with a bad Content-Length: 200 then 400", "RFC 9112 §9.3.2 (pipelining); http-garden server bug 45",
+    `${get("/ok")}GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length: -1\r\n\r\n`, { count: 1, path: "/ok", statuses: [200, 400] }, true);
+  accept(C, "valid request then a garbage line: 200 then 400", "RFC 9112 §9.3.2; http-garden server bug 45 (Invalid\\r\\n\\r\\n after a request)",
+    `${get("/ok")}Invalid\r\n\r\n`, { count: 1, path: "/ok", statuses: [200, 400] }, true);
+  accept(C, "valid request then a malformed request line: 200 then 400", "RFC 9112 §9.3.2, §3",
+    `${get("/ok")}GET  /x HTTP/1.1\r\nHost: example.com\r\n\r\n`, { count: 1, path: "/ok", statuses: [200, 400] }, true);
+  accept(C, "valid chunked request then a bare-LF request: 200 then 400", "RFC 9112 §9.3.2, §2.2",
+    `${chunked("/ok", "2\r\nok\r\n0\r\n\r\n")}GET /x HTTP/1.1\nHost: example.com\n\n`, { count: 1, path: "/ok", body: "ok", statuses: [200, 400] }, true);
+  accept(C, "two valid requests then an unknown coding: 200, 200, 501", "RFC 9112 §9.3.2, §6.1",
+    `${get("/a")}${get("/b")}${post("/c", "Transfer-Encoding: gzip\r\n", "")}`, { count: 2, paths: ["/a", "/b"], statuses: [200, 200, 501] }, true);
   accept(C, "Connection: keep-alive, close (close wins)", "llhttp connection.md: Parsing multiple tokens; RFC 9112 §9.6",
     "PUT /url HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, close\r\n\r\n", { method: "PUT" }, true);
 }

@@ -396,7 +396,7 @@ export function rawRequest(
       if (options.end) socket.end(utf8(bytes));
       else socket.write(utf8(bytes));
     });
-    socket.on("data", (chunk) => chunks.push(new Uint8Array(chunk)));
+    socket.on("data", (chunk) => chunks.push(utf8(chunk)));
     socket.on("end", () => finish(true, false));
     socket.on("close", () => finish(true, false));
     socket.on("error", (err) => {
@@ -470,7 +470,7 @@ export class Client {
     this.socket = socket;
     liveClients.add(this);
     socket.on("data", (chunk) => {
-      this.#parser.push(chunk);
+      this.#parser.push(utf8(chunk));
       this.#wake();
     });
     const closed = () => {
