@@ -782,11 +782,14 @@ int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-/* Creates a server listening on host:port. On failure returns NULL and puts
- * -errno (or FH_EAI_BASE + an EAI code) in err[0]. */
+/* Creates a server listening on host:port, or, with listen_fd >= 0, on a
+ * duplicate of that listening socket (several loops, e.g. one per worker
+ * thread, can share one socket; each closes only its own duplicate). On
+ * failure returns NULL and puts -errno (or FH_EAI_BASE + an EAI code) in
+ * err[0]. */
 fh_server *fh_server_create(const char *host, int port, int backlog, int max_head, double max_body,
                             int slab_size, int slab_cap, int batch, int reuse_port, int poison,
-                            int32_t *err) {
+                            int listen_fd, int32_t *err) {
     fh_server *s;
     int rc = 0;
     fh_scanner_init();
@@ -813,8 +816,13 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
         if (s->be != NULL) rc = 0;
     }
     if (rc == 0) {
-        s->lfd = fh_listen(host, port, backlog, reuse_port);
-        if (s->lfd < 0) rc = s->lfd;
+        if (listen_fd >= 0) {
+            s->lfd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+            if (s->lfd < 0 || (rc = fh_set_nonblock(s->lfd)) < 0) rc = rc < 0 ? rc : -errno;
+        } else {
+            s->lfd = fh_listen(host, port, backlog, reuse_port);
+            if (s->lfd < 0) rc = s->lfd;
+        }
     }
     if (rc == 0) {
         s->port = fh_local_port(s->lfd);
@@ -849,6 +857,18 @@ void fh_server_limits(fh_server *s, double header_ms, double idle_ms, double wri
 }
 
 int fh_server_port(fh_server *s) { return s->port; }
+
+/* A listening socket on its own, for loops that will share it (see
+ * fh_server_create's listen_fd). Returns the fd, or a negative code. */
+int fh_listen_socket(const char *host, int port, int backlog, int reuse_port) {
+    return fh_listen(host, port, backlog, reuse_port);
+}
+
+/* The port a listening socket is bound to, or -errno. */
+int fh_socket_port(int fd) { return fh_local_port(fd); }
+
+/* Closes a descriptor made by fh_listen_socket. */
+int fh_close(int fd) { return close(fd) < 0 ? -errno : 0; }
 int32_t *fh_server_desc(fh_server *s) { return s->desc; }
 uint8_t *fh_server_slabs(fh_server *s) { return s->pool.base; }
 uint8_t *fh_slab_ptr(fh_server *s, int slab) { return fh_pool_ptr(&s->pool, slab); }

@@ -11,9 +11,12 @@ import { LAYOUT_CHECK } from "./layout.ts";
 
 const symbols = {
   fh_server_create: {
-    args: ["ptr", "i32", "i32", "i32", "f64", "i32", "i32", "i32", "i32", "i32", "ptr"],
+    args: ["ptr", "i32", "i32", "i32", "f64", "i32", "i32", "i32", "i32", "i32", "i32", "ptr"],
     returns: "ptr",
   },
+  fh_listen_socket: { args: ["ptr", "i32", "i32", "i32"], returns: "i32" },
+  fh_socket_port: { args: ["i32"], returns: "i32" },
+  fh_close: { args: ["i32"], returns: "i32" },
   fh_server_limits: { args: ["ptr", "f64", "f64", "f64", "i32"], returns: "void" },
   fh_server_port: { args: ["ptr"], returns: "i32" },
   fh_server_desc: { args: ["ptr"], returns: "ptr" },

@@ -87,9 +87,16 @@ export class Server {
   #resolve!: () => void;
   #reject!: (e: Error) => void;
 
-  /** @internal Use {@link newServer}. */
-  constructor(config: ServerConfig) {
+  #listenFd: number;
+
+  /**
+   * @internal Use {@link newServer}. `options.listenFd` serves a listening
+   * socket made elsewhere (shared by several loops; each closes only its own
+   * duplicate) instead of binding host:port.
+   */
+  constructor(config: ServerConfig, options: { listenFd?: number } = {}) {
     this.#cfg = resolveConfig(config);
+    this.#listenFd = options.listenFd ?? -1;
     this.#slabSize = this.#cfg.arenaSlabSize;
     this.#done = new Promise<void>((res, rej) => {
       this.#resolve = res;
@@ -124,6 +131,7 @@ export class Server {
       BATCH,
       cfg.reusePort ? 1 : 0,
       process.env.FASTHTTP_DEBUG_ARENA === "1" ? 1 : 0,
+      this.#listenFd | 0,
       err,
     );
     if (!srv || typeof srv !== "number") {
