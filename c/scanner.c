@@ -87,8 +87,8 @@ static void fh_on_content_length(fh_head *h, fh_scan_state *st, const uint8_t *v
     int any = 0;
     while (fh_list_next(v, n, &pos, &el, &el_len)) {
         int64_t x = 0;
-        if (el_len == 0 || el_len > 15) {
-            st->bad = 1; /* empty, or beyond 10^15: no body is that large */
+        if (el_len == 0) {
+            st->bad = 1;
             return;
         }
         for (k = 0; k < el_len; k++) {
@@ -98,6 +98,10 @@ static void fh_on_content_length(fh_head *h, fh_scan_state *st, const uint8_t *v
                 return;
             }
             x = x * 10 + (c - '0');
+            if (x > 999999999999999LL) {
+                st->bad = 1; /* beyond 10^15: no body is that large, and no overflow */
+                return;
+            }
         }
         if ((h->flags & FH_REQ_HAS_CL) && h->content_length != x) {
             st->bad = 1;
@@ -406,8 +410,9 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
         while (i < len && (fh_cls[buf[i]] & FH_C_HEX)) {
             uint8_t c = buf[i];
             int d = c <= '9' ? c - '0' : fh_lower(c) - 'a' + 10;
-            if (++digits > 15) return FH_ERROR; /* overflow */
+            digits++;
             size = size * 16 + d;
+            if (size > 0xFFFFFFFFFFFFFLL) return FH_ERROR; /* beyond 2^52: overflow, not a size */
             i++;
         }
         if (i >= len) return FH_INCOMPLETE;

@@ -124,19 +124,6 @@ static const char *fh_error_response(int status, size_t *len) {
     return r;
 }
 
-static int fh_grow(void **p, int *cap, size_t elem, int need) {
-    int ncap = *cap ? *cap : 16;
-    void *np;
-    if (need <= *cap) return 0;
-    while (ncap < need) ncap *= 2;
-    np = realloc(*p, elem * (size_t)ncap);
-    if (np == NULL) return -ENOMEM;
-    memset((char *)np + elem * (size_t)*cap, 0, elem * (size_t)(ncap - *cap));
-    *p = np;
-    *cap = ncap;
-    return 0;
-}
-
 /* ---- connection lists ---------------------------------------------------- */
 
 static fh_conn *fh_lookup(fh_server *s, int fd, uint32_t gen) {
@@ -698,18 +685,21 @@ int fh_flush(fh_server *s, int n) {
 
 /*
  * Answers one request outside a batch (an async handler), or with bytes that
- * live in JavaScript memory (too large for the arena). The response is the
- * arena's [off, off+len) followed by bytes[0, bytes_len). Bytes from
- * JavaScript are valid only during this call: whatever the socket does not
- * take at once is copied. The slab comes back to the pool here unless the
- * response still lives in it. Returns 1 when connections wait to be parsed
- * (JavaScript should poll soon), else 0.
+ * live in JavaScript memory (too large for the arena), or from a slab of the
+ * arena other than the first. The response is [off, off+len) of slab
+ * `data_slab` (which must belong to the arena that begins with `slab`)
+ * followed by bytes[0, bytes_len). Bytes from JavaScript are valid only
+ * during this call: whatever the socket does not take at once is copied. The
+ * arena comes back to the pool here unless the response still lives in it.
+ * Returns 1 when connections wait to be parsed (JavaScript should poll soon),
+ * else 0.
  */
 int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *bytes, int bytes_len,
-               int off, int len, int flags) {
+               int data_slab, int off, int len, int flags) {
     fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
-    uint8_t *arena = fh_pool_ptr(&s->pool, slab);
-    size_t asize = fh_pool_size(&s->pool, slab);
+    int in_arena = fh_pool_in_arena(&s->pool, slab, data_slab);
+    uint8_t *arena = in_arena ? fh_pool_ptr(&s->pool, data_slab) : NULL;
+    size_t asize = in_arena ? fh_pool_size(&s->pool, data_slab) : 0;
     uint32_t idx = c ? (uint32_t)seq - (c->seq_next - c->qlen) : 0;
     fh_seg *g;
     size_t total, sent = 0;
@@ -857,6 +847,36 @@ void fh_server_limits(fh_server *s, double header_ms, double idle_ms, double wri
 }
 
 int fh_server_port(fh_server *s) { return s->port; }
+
+/* Adds a slab of at least `need` bytes to the arena that begins with `head`
+ * (JavaScript's arena outgrew what it had). Returns its id, or -1. */
+int fh_arena_grow(fh_server *s, int head, double need) {
+    if (need < 0 || need > 2147483647.0) return -1;
+    return fh_pool_grow(&s->pool, head, (size_t)need);
+}
+
+/* Bytes in a slab (0 when it is not out). */
+double fh_slab_size(fh_server *s, int slab) { return (double)fh_pool_size(&s->pool, slab); }
+
+/* Trace mode: record the time each arena is freed. */
+void fh_server_trace(fh_server *s, int on) { s->pool.trace = on; }
+
+/* Hands JavaScript the arenas freed since it last asked: their first slab
+ * and the time (ms, monotonic). Returns how many were written. */
+int fh_trace_take(fh_server *s, int32_t *ids, double *ms, int max) {
+    int n = s->pool.ntrace < max ? s->pool.ntrace : max, k;
+    for (k = 0; k < n; k++) {
+        ids[k] = s->pool.trace_ids[k];
+        ms[k] = s->pool.trace_ms[k];
+    }
+    memmove(s->pool.trace_ids, s->pool.trace_ids + n, sizeof(int32_t) * (size_t)(s->pool.ntrace - n));
+    memmove(s->pool.trace_ms, s->pool.trace_ms + n, sizeof(double) * (size_t)(s->pool.ntrace - n));
+    s->pool.ntrace -= n;
+    return n;
+}
+
+/* The monotonic clock trace times are on, in ms. */
+double fh_clock(void) { return fh_clock_ms(); }
 
 /* A listening socket on its own, for loops that will share it (see
  * fh_server_create's listen_fd). Returns the fd, or a negative code. */

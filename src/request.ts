@@ -12,71 +12,236 @@ export interface Slice {
   len: number;
 }
 
+import { Arena, type ArenaHost } from "./arena.ts";
+import { REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
+import { ascii, checkHeader, statusLine, type HeadersInit, type HeadWriter } from "./response.ts";
+
 const utf8 = new TextDecoder();
+
+function* entries(h: HeadersInit): Iterable<readonly [string, string]> {
+  if (Symbol.iterator in h) {
+    yield* h as Iterable<readonly [string, string]>;
+  } else {
+    for (const k in h as Record<string, string>) yield [k, (h as Record<string, string>)[k]!];
+  }
+}
+
+function writeDecimal(out: Uint8Array, at: number, n: number): number {
+  if (n === 0) {
+    out[at] = 48;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let x = n; x > 0; x = Math.floor(x / 10)) digits++;
+  for (let k = digits - 1, x = n; k >= 0; k--, x = Math.floor(x / 10)) out[at + k] = 48 + (x % 10);
+  return at + digits;
+}
 
 function lower(c: number): number {
   return c >= 65 && c <= 90 ? c + 32 : c;
 }
 
+/** @internal What the requests of one server share. */
+export interface RequestHost {
+  arena: ArenaHost;
+  heads: HeadWriter;
+}
+
+const CL_PREFIX = ascii("Content-Length: ");
+const CONN_CLOSE = ascii("Connection: close\r\n");
+const CONN_KEEP = ascii("Connection: keep-alive\r\n");
+
 /**
  * One parsed HTTP/1.1 request.
  *
- * **Lifetime:** `buffer` and every view taken from it are windows on native
- * memory that is reused once this request's response has been written. Read
- * what you need before you return (or before your promise resolves); to keep
- * bytes longer, copy them (`req.buffer.slice()`, `req.string(req.path)`).
+ * **Lifetime:** `buffer`, every view taken from it and the request object
+ * itself belong to memory that is reused once this request's response has
+ * been written: the server recycles request objects along with their arena
+ * slabs. Read what you need before you return (or before your promise
+ * resolves); to keep bytes longer, copy them (`req.buffer.slice()`,
+ * `req.string(req.path)`).
  *
  * @example
  * ```ts
  * const handler = (req: HttpRequest) =>
- *   req.string(req.path) === "/" ? hello : notFound;
+ *   req.string(req.path) === "/" ? req.response(200, "Hello, World!\n") : req.response(404, "not found\n");
  * ```
  */
 export class HttpRequest {
   /** The raw request: request line, header lines, blank line, then the body (decoded if it was chunked). */
   buffer: Uint8Array;
   /** The method, e.g. `GET`. */
-  method: Slice;
+  readonly method: Slice = { start: 0, len: 0 };
   /** What to route on: the path and query (for an absolute-form target, its path). */
-  path: Slice;
+  readonly path: Slice = { start: 0, len: 0 };
   /** The request-target exactly as sent. */
-  target: Slice;
+  readonly target: Slice = { start: 0, len: 0 };
   /** `HTTP/1.1` or `HTTP/1.0`. */
-  version: Slice;
+  readonly version: Slice = { start: 0, len: 0 };
   /** The header lines, without the blank line that ends them. */
-  headerFields: Slice;
+  readonly headerFields: Slice = { start: 0, len: 0 };
   /** The body: the Content-Length bytes, or the decoded chunks (empty when there is none). */
-  body: Slice;
+  readonly body: Slice = { start: 0, len: 0 };
   /** The client socket's file descriptor. */
-  clientConnFd: number;
+  clientConnFd = -1;
 
   /** @internal Connection generation, response sequence, arena slab, request flags. */
-  _gen: number;
+  _gen = 0;
   /** @internal */
-  _seq: number;
+  _seq = 0;
   /** @internal */
-  _slab: number;
+  _slab = -1;
   /** @internal */
-  _flags: number;
+  _flags = 0;
+  /** @internal When the request was handed to the handler (trace mode). */
+  _t0 = 0;
+  #host: RequestHost;
+  #arena: Arena | null = null;
+  #arenaLive = false;
+  #large: Uint8Array | null = null;
+  #out: Uint8Array | null = null;
 
-  /** @internal Made by the server for each request. */
-  constructor(
-    buffer: Uint8Array,
-    d: Int32Array,
-    b: number,
-  ) {
+  /** @internal Made by the server, one per arena slab, and reused with it. */
+  constructor(host: RequestHost) {
+    this.#host = host;
+    this.buffer = host.arena.mem.subarray(0, 0);
+  }
+
+  /** @internal Points this object at the request in descriptor row `b`. */
+  _reset(d: Int32Array, b: number, buffer: Uint8Array, large: Uint8Array | null): void {
     this.buffer = buffer;
+    this.#large = large;
     this.clientConnFd = d[b]!;
     this._gen = d[b + 1]!;
     this._seq = d[b + 2]!;
     this._slab = d[b + 3]!;
-    this.method = { start: d[b + 5]!, len: d[b + 6]! };
-    this.path = { start: d[b + 7]!, len: d[b + 8]! };
-    this.version = { start: d[b + 9]!, len: d[b + 10]! };
-    this.headerFields = { start: d[b + 11]!, len: d[b + 12]! };
-    this.body = { start: d[b + 13]!, len: d[b + 14]! };
+    this.method.start = d[b + 5]!;
+    this.method.len = d[b + 6]!;
+    this.path.start = d[b + 7]!;
+    this.path.len = d[b + 8]!;
+    this.version.start = d[b + 9]!;
+    this.version.len = d[b + 10]!;
+    this.headerFields.start = d[b + 11]!;
+    this.headerFields.len = d[b + 12]!;
+    this.body.start = d[b + 13]!;
+    this.body.len = d[b + 14]!;
     this._flags = d[b + 15]!;
-    this.target = { start: d[b + 16]!, len: d[b + 17]! };
+    this.target.start = d[b + 16]!;
+    this.target.len = d[b + 17]!;
+    this.#arenaLive = false;
+  }
+
+  /** Per-request memory, freed as a unit once the response has been written. See {@link Arena}. */
+  get arena(): Arena {
+    let a = this.#arena;
+    if (a === null) a = this.#arena = new Arena(this.#host.arena);
+    if (!this.#arenaLive) {
+      a._reset(this._slab, this.buffer.length, this.#large);
+      this.#arenaLive = true;
+    }
+    return a;
+  }
+
+  /** @internal The arena, if the handler used it. */
+  _arenaIfLive(): Arena | null {
+    return this.#arenaLive ? this.#arena : null;
+  }
+
+  /**
+   * Builds a complete response in the request's arena and returns it, ready
+   * to be returned by the handler (it is then written without a copy): the
+   * status line, a `Date`, your headers, `Content-Length`, `Connection` when
+   * the connection will close (or for HTTP/1.0 keep-alive), and the body. For
+   * a HEAD request the body is left out; 1xx, 204 and 304 responses have
+   * none. Header names and values are checked (no CR/LF injection);
+   * `Content-Length` and `Transfer-Encoding` are the server's to set.
+   */
+  response(status: number, body?: string | Uint8Array | null, headers?: HeadersInit): Uint8Array {
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      throw new RangeError(`fasthttp: status must be an integer from 100 to 599 (got ${status})`);
+    }
+    const noBody = status < 200 || status === 204 || status === 304;
+    let bodyLen = 0;
+    if (body !== undefined && body !== null) {
+      if (typeof body === "string") bodyLen = Buffer.byteLength(body, "utf8");
+      else if (body instanceof Uint8Array) bodyLen = body.length;
+      else throw new TypeError(`fasthttp: a response body must be a string or a Uint8Array (got ${typeof body})`);
+      if (noBody && bodyLen > 0) throw new TypeError(`fasthttp: a ${status} response has no body`);
+    }
+    let extra = 0;
+    let userConn = false;
+    let userDate = false;
+    if (headers !== undefined) {
+      for (const [name, value] of entries(headers)) {
+        checkHeader(name, value);
+        const n = name.length;
+        if (n === 14 || n === 17) {
+          const l = name.toLowerCase();
+          if (l === "content-length" || l === "transfer-encoding") {
+            throw new TypeError(`fasthttp: ${name} is set by response(); pass the body instead`);
+          }
+        } else if (n === 10 && name.toLowerCase() === "connection") {
+          userConn = true;
+        } else if (n === 4 && name.toLowerCase() === "date") {
+          userDate = true;
+        }
+        extra += n + value.length + 4;
+      }
+    }
+    const flags = this._flags;
+    const keep = (flags & REQ_KEEP_ALIVE) !== 0;
+    const conn = userConn ? null : !keep ? CONN_CLOSE : (flags & REQ_HTTP10) !== 0 ? CONN_KEEP : null;
+    const sl = statusLine(status);
+    const date = this.#host.heads.dateLine;
+    const sendBody = !noBody && (flags & REQ_HEAD) === 0;
+    const max =
+      sl.length + (userDate ? 0 : date.length) + extra + (noBody ? 0 : CL_PREFIX.length + 18) +
+      (conn === null ? 0 : conn.length) + 2 + (sendBody ? bodyLen : 0);
+    const arena = this.arena;
+    const start = arena._reserve(max);
+    const view = arena._view();
+    const buf = arena._buf();
+    let p = start;
+    view.set(sl, p);
+    p += sl.length;
+    if (!userDate) {
+      view.set(date, p);
+      p += date.length;
+    }
+    if (headers !== undefined) {
+      for (const [name, value] of entries(headers)) {
+        p += buf.write(name, p, "latin1");
+        view[p++] = 58;
+        view[p++] = 32;
+        p += buf.write(value, p, "latin1");
+        view[p++] = 13;
+        view[p++] = 10;
+      }
+    }
+    if (!noBody) {
+      view.set(CL_PREFIX, p);
+      p += CL_PREFIX.length;
+      p = writeDecimal(view, p, bodyLen);
+      view[p++] = 13;
+      view[p++] = 10;
+    }
+    if (conn !== null) {
+      view.set(conn, p);
+      p += conn.length;
+    }
+    view[p++] = 13;
+    view[p++] = 10;
+    if (sendBody && bodyLen > 0) {
+      if (typeof body === "string") p += buf.write(body, p, bodyLen, "utf8");
+      else view.set(body as Uint8Array, p), (p += bodyLen);
+    }
+    arena._trim(p);
+    // Reuse the last view when the same bytes are returned again (a pooled request answering alike).
+    const out = this.#out;
+    if (out !== null && out.buffer === view.buffer && out.byteOffset === view.byteOffset + start && out.length === p - start) {
+      return out;
+    }
+    return (this.#out = view.subarray(start, p));
   }
 
   /** The slice decoded as UTF-8 text. */

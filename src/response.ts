@@ -32,13 +32,21 @@ export function isRawResponse(b: Uint8Array): boolean {
 export class HeadWriter {
   #second = -1;
   #prefix: Uint8Array = new Uint8Array(0);
+  #date: Uint8Array = new Uint8Array(0);
+
+  /** `Date: <IMF-fixdate>\r\n` for the current second (after tick). */
+  get dateLine(): Uint8Array {
+    return this.#date;
+  }
 
   /** Refreshes the Date; call once per batch. */
   tick(now: number): void {
     const sec = Math.floor(now / 1000);
     if (sec === this.#second) return;
     this.#second = sec;
-    this.#prefix = ascii(`HTTP/1.1 200 OK\r\nDate: ${new Date(sec * 1000).toUTCString()}\r\nContent-Length: `);
+    const date = new Date(sec * 1000).toUTCString();
+    this.#prefix = ascii(`HTTP/1.1 200 OK\r\nDate: ${date}\r\nContent-Length: `);
+    this.#date = ascii(`Date: ${date}\r\n`);
   }
 
   /** The longest head write() can produce. */
@@ -65,5 +73,55 @@ export class HeadWriter {
     const s = mode === 0 ? SUFFIX_KEEP : mode === 1 ? SUFFIX_CLOSE : SUFFIX_KEEP10;
     out.set(s, i);
     return i + s.length - at;
+  }
+}
+
+const REASONS: Record<number, string> = {
+  100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
+  203: "Non-Authoritative Information", 204: "No Content", 205: "Reset Content", 206: "Partial Content",
+  300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+  307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request", 401: "Unauthorized",
+  402: "Payment Required", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+  406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
+  410: "Gone", 411: "Length Required", 412: "Precondition Failed", 413: "Content Too Large",
+  414: "URI Too Long", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 417: "Expectation Failed",
+  421: "Misdirected Request", 422: "Unprocessable Content", 425: "Too Early", 426: "Upgrade Required",
+  428: "Precondition Required", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons", 500: "Internal Server Error", 501: "Not Implemented",
+  502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+};
+
+const statusLines = new Map<number, Uint8Array>();
+
+/** `HTTP/1.1 <status> <reason>\r\n`, made once per status. */
+export function statusLine(status: number): Uint8Array {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = ascii(`HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\n`);
+    statusLines.set(status, line);
+  }
+  return line;
+}
+
+/** Header values and names as the response builder accepts them. */
+export type HeadersInit = Record<string, string> | Iterable<readonly [string, string]>;
+
+/** Throws unless `name` is a token and `value` has no CR, LF, NUL or other control byte. */
+export function checkHeader(name: string, value: string): void {
+  if (name.length === 0) throw new TypeError("fasthttp: a header name must not be empty");
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const tchar =
+      (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) ||
+      (c !== 34 && c !== 40 && c !== 41 && c !== 44 && c !== 47 && c !== 58 && c !== 59 && c !== 60 &&
+        c !== 61 && c !== 62 && c !== 63 && c !== 64 && c !== 91 && c !== 92 && c !== 93 && c !== 123 &&
+        c !== 125 && c > 32 && c < 127);
+    if (!tchar) throw new TypeError(`fasthttp: invalid header name ${JSON.stringify(name)}`);
+  }
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127 || c > 255) {
+      throw new TypeError(`fasthttp: invalid character in the value of header ${JSON.stringify(name)}`);
+    }
   }
 }

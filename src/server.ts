@@ -26,7 +26,8 @@ import {
   RF_CLOSE,
   RF_RAW,
 } from "./layout.ts";
-import { HttpRequest } from "./request.ts";
+import type { ArenaHost } from "./arena.ts";
+import { HttpRequest, type RequestHost } from "./request.ts";
 import { HeadWriter, isRawResponse, RESPONSE_500 } from "./response.ts";
 
 /** Requests one poll may return. */
@@ -76,6 +77,13 @@ export class Server {
   #mem = new Uint8Array(0);
   #slabSize: number;
   #heads = new HeadWriter();
+  #host: RequestHost | null = null;
+  /** One request object per arena slab, reused with it. */
+  #reqs: (HttpRequest | undefined)[] = [];
+  #trace = process.env.FASTHTTP_TRACE_ARENA === "1";
+  #traceInfo: (string | number)[][] = [];
+  #traceIds = new Int32Array(256);
+  #traceMs = new Float64Array(256);
   #wake: JSCallback | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #state: "new" | "running" | "stopping" | "stopped" = "new";
@@ -145,6 +153,15 @@ export class Server {
     this.#port = core.fh_server_port(srv);
     this.#desc = new Int32Array(toArrayBuffer(core.fh_server_desc(srv)!, 0, BATCH * D.SIZE * 4));
     this.#mem = new Uint8Array(toArrayBuffer(core.fh_server_slabs(srv)!, 0, cfg.arenaSlabSize * cfg.arenaMaxSlabs));
+    const arena: ArenaHost = {
+      core,
+      srv,
+      mem: this.#mem,
+      memBuf: Buffer.from(this.#mem.buffer, this.#mem.byteOffset, this.#mem.byteLength),
+      slabSize: cfg.arenaSlabSize,
+    };
+    this.#host = { arena, heads: this.#heads };
+    if (this.#trace) core.fh_server_trace(srv, 1);
     this.#wake = new JSCallback(() => this.#drain(), { args: [], returns: "void", threadsafe: true });
     const rc = core.fh_start(srv, this.#wake.ptr);
     if (rc < 0) {
@@ -220,6 +237,7 @@ export class Server {
         const n = core.fh_poll(srv);
         if (n > 0) {
           this.#batch(core, srv, n);
+          if (this.#trace) this.#traceTake(core, srv);
           idle = 0;
         } else if (n < 0) {
           console.error(`fasthttp: poll failed: ${describeError(n)}`);
@@ -235,6 +253,7 @@ export class Server {
     } finally {
       this.#draining = false;
     }
+    if (this.#trace) this.#traceTake(core, srv);
     if (this.#state === "stopping" && core.fh_conn_count(srv) === 0) {
       this.#finish();
       return;
@@ -272,62 +291,120 @@ export class Server {
   #request(core: Core, srv: Pointer, d: Int32Array, b: number): HttpRequest {
     const slab = d[b + D.SLAB]!;
     const len = d[b + D.LEN]!;
-    let buffer: Uint8Array;
+    let req: HttpRequest | undefined;
     if (slab < LARGE_BASE) {
+      req = this.#reqs[slab];
+      if (req === undefined) req = this.#reqs[slab] = new HttpRequest(this.#host!);
+      let buffer = req.buffer;
       const base = slab * this.#slabSize;
-      buffer = this.#mem.subarray(base, base + len);
+      if (buffer.length !== len || buffer.byteOffset !== base) buffer = this.#mem.subarray(base, base + len);
+      req._reset(d, b, buffer, null);
     } else {
-      buffer = new Uint8Array(toArrayBuffer(core.fh_slab_ptr(srv, slab)!, 0, len));
+      const size = core.fh_slab_size(srv, slab);
+      const whole = new Uint8Array(toArrayBuffer(core.fh_slab_ptr(srv, slab)!, 0, size));
+      req = new HttpRequest(this.#host!);
+      req._reset(d, b, whole.subarray(0, len), whole);
     }
-    return new HttpRequest(buffer, d, b);
+    if (this.#trace) this.#traceBegin(req);
+    return req;
   }
 
   /**
-   * Hands a response to the core. In a batch (`row` >= 0) a response that fits
-   * in the request's arena is left in the descriptor row for fh_flush
-   * (returns R_ARENA); anything else goes through fh_respond (R_DONE).
+   * Hands a response to the core. In a batch (`row` >= 0) a response that
+   * lives in the request's first slab is left in the descriptor row for
+   * fh_flush (returns R_ARENA); anything else goes through fh_respond
+   * (R_DONE). A response built in the arena is never copied; other bytes are
+   * copied into the arena when they fit, else handed over from JS memory.
    */
   #place(core: Core, srv: Pointer, req: HttpRequest, res: Uint8Array, row: number): number {
     const flags = req._flags;
     const keep = (flags & REQ_KEEP_ALIVE) !== 0;
     let rflags = keep ? 0 : RF_CLOSE;
     const slab = req._slab;
-    const room = slab < LARGE_BASE ? this.#slabSize : 0;
-    const off = (req.buffer.length + 7) & ~7;
-    const base = slab * this.#slabSize;
-    const mem = this.#mem;
-    let len: number;
+    const arena = req._arenaIfLive();
+    if (this.#trace) this.#traceRespond(req, arena === null ? 0 : arena.used, arena === null ? 1 : arena.slabs);
+    let dataSlab = slab;
+    let off = -1;
+    let len = 0;
     let body: Uint8Array | null = null;
-    if (isRawResponse(res)) {
-      rflags |= RF_RAW;
-      if (off + res.length <= room) {
-        mem.set(res, base + off);
+    const raw = isRawResponse(res);
+    if (raw) rflags |= RF_RAW;
+    // Already in this request's memory (built in its arena, or a view of the request)?
+    if (raw && res.buffer === this.#mem.buffer && slab < LARGE_BASE) {
+      const base = slab * this.#slabSize;
+      const at = res.byteOffset - base;
+      if (at >= 0 && at + res.length <= this.#slabSize) {
+        off = at;
         len = res.length;
-      } else {
-        len = 0;
-        body = res;
       }
-    } else {
+    }
+    if (off < 0 && raw && arena !== null) {
+      const where = arena._locate(res);
+      if (where !== null) {
+        dataSlab = where[0];
+        off = where[1];
+        len = res.length;
+      }
+    }
+    if (off < 0) {
+      // Copy into the arena: after the request (no arena yet), or after what the handler allocated.
       const heads = this.#heads;
-      const bodyLen = (flags & REQ_HEAD) !== 0 ? 0 : res.length;
-      const mode = !keep ? 1 : (flags & REQ_HTTP10) !== 0 ? 2 : 0;
-      if (off + heads.maxLength + bodyLen <= room) {
-        len = heads.write(mem, base + off, res.length, mode);
-        if (bodyLen > 0) mem.set(res, base + off + len);
-        len += bodyLen;
-      } else if (off + heads.maxLength <= room) {
-        len = heads.write(mem, base + off, res.length, mode);
-        body = bodyLen > 0 ? res : null;
+      const bodyLen = raw || (flags & REQ_HEAD) === 0 ? res.length : 0;
+      const need = raw ? res.length : heads.maxLength + bodyLen;
+      let view: Uint8Array | null = null;
+      let top = -1;
+      let start = 0;
+      if (arena === null) {
+        const base = slab * this.#slabSize;
+        const at = (req.buffer.length + 7) & ~7;
+        if (slab < LARGE_BASE && at + need <= this.#slabSize) {
+          view = this.#mem;
+          top = base + at;
+          start = base;
+        }
+      } else if (need <= this.#slabSize) {
+        try {
+          top = arena._reserve(need);
+          view = arena._view();
+          dataSlab = arena._slab();
+          start = arena._slabStart();
+        } catch {
+          top = -1; // the pool is exhausted: send from JS memory instead
+        }
+      }
+      if (view !== null && top >= 0) {
+        off = top - start;
+        if (raw) {
+          view.set(res, top);
+          len = res.length;
+        } else {
+          const mode = !keep ? 1 : (flags & REQ_HTTP10) !== 0 ? 2 : 0;
+          len = heads.write(view, top, res.length, mode);
+          if (bodyLen > 0) view.set(res, top + len);
+          len += bodyLen;
+        }
+        if (arena !== null) arena._trim(top + len);
+      }
+    }
+    if (off < 0) {
+      // Too big for the arena (or a large request): from JS memory, head first.
+      dataSlab = slab;
+      off = 0;
+      len = 0;
+      if (raw) {
+        body = res;
       } else {
+        const heads = this.#heads;
+        const bodyLen = (flags & REQ_HEAD) === 0 ? res.length : 0;
+        const mode = !keep ? 1 : (flags & REQ_HTTP10) !== 0 ? 2 : 0;
         const head = new Uint8Array(heads.maxLength);
         const hl = heads.write(head, 0, res.length, mode);
         body = new Uint8Array(hl + bodyLen);
         body.set(head.subarray(0, hl));
         if (bodyLen > 0) body.set(res, hl);
-        len = 0;
       }
     }
-    if (row >= 0 && body === null) {
+    if (row >= 0 && body === null && dataSlab === slab) {
       const d = this.#desc;
       d[row + D.ROFF] = off;
       d[row + D.RLEN] = len;
@@ -342,12 +419,35 @@ export class Server {
       slab | 0,
       body,
       body === null ? 0 : body.length | 0,
-      body === null || len > 0 ? off | 0 : 0,
+      dataSlab | 0,
+      off | 0,
       len | 0,
       rflags,
     );
     if (more) this.#schedule();
     return R_DONE;
+  }
+
+  #traceBegin(req: HttpRequest): void {
+    req._t0 = this.#core!.fh_clock();
+  }
+
+  #traceRespond(req: HttpRequest, used: number, slabs: number): void {
+    this.#traceInfo[req._slab] = [req.string(req.method), req.string(req.target), used, slabs, req._t0];
+  }
+
+  #traceTake(core: Core, srv: Pointer): void {
+    for (;;) {
+      const n = core.fh_trace_take(srv, this.#traceIds, this.#traceMs, this.#traceIds.length);
+      for (let k = 0; k < n; k++) {
+        const info = this.#traceInfo[this.#traceIds[k]!];
+        if (info === undefined) continue;
+        const [method, target, used, slabs, t0] = info;
+        const held = (this.#traceMs[k]! - (t0 as number)).toFixed(3);
+        process.stderr.write(`fasthttp arena: ${method} ${target} used=${used}B slabs=${slabs} freed_after=${held}ms\n`);
+      }
+      if (n < this.#traceIds.length) break;
+    }
   }
 
   #await(req: HttpRequest, p: Promise<unknown>): void {
@@ -371,6 +471,7 @@ export class Server {
     }
     this.#heads.tick(Date.now());
     this.#place(this.#core!, srv, req, res as Uint8Array, -1);
+    if (this.#trace) this.#traceTake(this.#core!, srv);
     if (this.#state === "stopping") this.#schedule();
   }
 

@@ -24,6 +24,7 @@ interface Seen {
   p: string; // path (request-target as the server reports it)
   bl: number; // body length in bytes
   b: string; // body text (only when short)
+  x: string | null; // req.header("x-probe")
 }
 
 const handlerLog: Seen[] = [];
@@ -44,6 +45,7 @@ beforeAll(() => {
         p: req.string(req.path),
         bl: req.body.len,
         b: req.body.len <= 4096 ? req.string(req.body) : "",
+        x: req.header("x-probe") ?? null,
       };
       handlerLog.push(seen);
       return encoder.encode(JSON.stringify(seen));
@@ -287,6 +289,7 @@ function judge(c: RequestCase, r: ExchangeResult): { expected: Record<string, un
     if (e.method !== undefined) (expected.method = e.method), (actual.method = h?.m);
     if (e.path !== undefined) (expected.path = e.path), (actual.path = h?.p);
     if (e.body !== undefined) (expected.body = e.body), (actual.body = h?.b);
+    if (e.probe !== undefined) (expected.probe = e.probe), (actual.probe = h?.x);
     if (e.bodyLength !== undefined) (expected.bodyLength = e.bodyLength), (actual.bodyLength = h?.bl);
     if (e.paths !== undefined) (expected.paths = e.paths), (actual.paths = fromHandler.map((s) => s.p));
     if (e.bodies !== undefined) (expected.bodies = e.bodies), (actual.bodies = fromHandler.map((s) => s.b));

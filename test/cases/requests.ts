@@ -7,7 +7,8 @@
 //   expect   { status }   the first final (non-1xx) response has this status and the handler saw nothing
 //                         on this connection (no smuggled request reached it);
 //            { handled }  the handler saw it and answered; optional checks of what the handler saw
-//                         for the first request (method, path, body, bodyLength), how many requests
+//                         for the first request (method, path, body, bodyLength, and probe: the value
+//                         of req.header("x-probe")), how many requests
 //                         the handler saw on the connection (count, default 1), every request's
 //                         path / body (paths, bodies) and every final status in order (statuses).
 //   closes   true: the server closes the connection (after its response); false: it keeps it open;
@@ -34,6 +35,7 @@ export type HandledExpect = {
   count?: number;
   paths?: string[];
   bodies?: string[];
+  probe?: string | null; // req.header("x-probe") as the handler saw it (null: absent)
   statuses?: number[]; // every final status on the connection, in order (e.g. [200, 400])
 };
 export interface RequestCase {
@@ -226,10 +228,11 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   const withHeader = (line: string, target = "/") => `GET ${target} HTTP/1.1\r\nHost: example.com\r\n${line}\r\n\r\n`;
   accept(C, "HTAB and SP around a value", "llhttp sample.md: Simple request (Header2:\\t Value2)",
     "OPTIONS /url HTTP/1.1\r\nHost: example.com\r\nHeader1: Value1\r\nHeader2:\t Value2\r\n\r\n", { method: "OPTIONS", path: "/url" });
-  accept(C, "trailing whitespace after a value", "RFC 9112 §5 (OWS after value)", withHeader("X-Trail: v \t "), { path: "/" });
-  accept(C, "HTAB inside a value", "RFC 9110 §5.5 (field-content allows HTAB)", withHeader("X-Tab: a\tb\tc"));
+  accept(C, "trailing whitespace after a value is not part of it", "RFC 9112 §5 (OWS after value)", withHeader("X-Probe:  v \t "), { path: "/", probe: "v" });
+  accept(C, "HTAB inside a value", "RFC 9110 §5.5 (field-content allows HTAB)", withHeader("X-Probe: a\tb\tc"), { probe: "a\tb\tc" });
   accept(C, "empty value with a space", "picohttpparser test.c: parse headers (Cookie: )", withHeader("Cookie: "));
-  accept(C, "empty value without a space", "RFC 9110 §5.5 (field-value may be empty)", withHeader("X-Empty:"));
+  accept(C, "empty value without a space", "RFC 9110 §5.5 (field-value may be empty)", withHeader("X-Probe:"), { probe: "" });
+  accept(C, "field lookup is case-insensitive", "RFC 9110 §5.1", withHeader("x-PROBE: yes"), { probe: "yes" });
   accept(C, "value without OWS after the colon", "llhttp sample.md: DUMBPACK", "GET /dumbpack HTTP/1.1\r\nHost: example.com\r\naaaaaaaaaaaaa:++++++++++\r\n\r\n", { path: "/dumbpack" });
   accept(C, "field name made of every tchar", "RFC 9110 §5.6.2 (tchar)", withHeader("!#$%&'*+-.^_`|~0123456789AZaz: tchar"));
   accept(C, "obs-text (0xFF) in a value", "llhttp sample.md: 255 ASCII in header value; RFC 9110 §5.5 (obs-text)",
