@@ -108,8 +108,8 @@ static int32_t fh_pool_acquire_large(fh_pool *p, size_t need) {
         fh_large *l = &p->large[k];
         if (l->ptr == NULL) {
             if (empty < 0) empty = k;
-        } else if (!l->in_use && l->cap == cap) {
-            break;
+        } else if (!l->in_use && l->cap == cap && !p->poison) {
+            break; /* in debug mode freed memory stays poisoned and is never reused */
         }
     }
     if (k == p->large_cap) {
@@ -139,8 +139,19 @@ static int32_t fh_pool_acquire_large(fh_pool *p, size_t need) {
 static int32_t fh_pool_acquire(fh_pool *p, size_t need) {
     int32_t id;
     if (need > p->slab_size) return fh_pool_acquire_large(p, need);
-    if (p->nfree > 0) {
-        id = p->free_ids[--p->nfree];
+    if (p->poison) {
+        /* Debug mode: fresh slabs first, then the longest-freed one, so that a
+         * view kept past its request reads poison for as long as possible. */
+        if (p->carved < p->cap) {
+            id = p->carved++;
+        } else if (p->nfree > 0) {
+            id = p->free_ids[0];
+            memmove(p->free_ids, p->free_ids + 1, sizeof(int32_t) * (size_t)--p->nfree);
+        } else {
+            return -1;
+        }
+    } else if (p->nfree > 0) {
+        id = p->free_ids[--p->nfree]; /* the most recently freed: still warm in cache */
     } else if (p->carved < p->cap) {
         id = p->carved++;
     } else {
