@@ -35,3 +35,4 @@
 #include "net.c"
 #include "pool.c"
 #include "server.c"
+#include "probe.c"

@@ -18,12 +18,18 @@ import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Core } from "./ffi.ts";
 import { LARGE_BASE } from "./layout.ts";
 
+/** @internal A Buffer with the slicing methods Node and Bun have but do not declare. */
+export type SliceBuffer = Buffer & {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+};
+
 /** @internal What every arena of one server shares. */
 export interface ArenaHost {
   core: Core;
   srv: Pointer;
   mem: Uint8Array;
-  memBuf: Buffer;
+  memBuf: SliceBuffer;
   slabSize: number;
 }
 

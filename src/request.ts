@@ -26,6 +26,12 @@ function* entries(h: HeadersInit): Iterable<readonly [string, string]> {
   }
 }
 
+/** The length of a string that is all ASCII, else -1. */
+function asciiLength(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return -1;
+  return s.length;
+}
+
 function writeDecimal(out: Uint8Array, at: number, n: number): number {
   if (n === 0) {
     out[at] = 48;
@@ -162,8 +168,13 @@ export class HttpRequest {
     }
     const noBody = status < 200 || status === 204 || status === 304;
     let bodyLen = 0;
+    let ascii = false;
     if (body !== undefined && body !== null) {
-      if (typeof body === "string") bodyLen = Buffer.byteLength(body, "utf8");
+      if (typeof body === "string") {
+        bodyLen = body.length <= 256 ? asciiLength(body) : -1;
+        ascii = bodyLen >= 0;
+        if (!ascii) bodyLen = Buffer.byteLength(body, "utf8");
+      }
       else if (body instanceof Uint8Array) bodyLen = body.length;
       else throw new TypeError(`fasthttp: a response body must be a string or a Uint8Array (got ${typeof body})`);
       if (noBody && bodyLen > 0) throw new TypeError(`fasthttp: a ${status} response has no body`);
@@ -232,8 +243,17 @@ export class HttpRequest {
     view[p++] = 13;
     view[p++] = 10;
     if (sendBody && bodyLen > 0) {
-      if (typeof body === "string") p += buf.write(body, p, bodyLen, "utf8");
-      else view.set(body as Uint8Array, p), (p += bodyLen);
+      if (typeof body === "string") {
+        if (ascii) {
+          for (let i = 0; i < bodyLen; i++) view[p + i] = body.charCodeAt(i);
+          p += bodyLen;
+        } else {
+          p += buf.write(body, p, bodyLen, "utf8");
+        }
+      } else {
+        view.set(body as Uint8Array, p);
+        p += bodyLen;
+      }
     }
     arena._trim(p);
     // Reuse the last view when the same bytes are returned again (a pooled request answering alike).
@@ -246,7 +266,19 @@ export class HttpRequest {
 
   /** The slice decoded as UTF-8 text. */
   string(s: Slice): string {
-    return utf8.decode(this.buffer.subarray(s.start, s.start + s.len));
+    const buf = this.buffer;
+    if (buf.buffer === this.#host.arena.mem.buffer) {
+      const mb = this.#host.arena.memBuf;
+      const a = buf.byteOffset + s.start;
+      // ASCII (the usual method, path, header) decodes fastest as latin1.
+      if (s.len <= 64) {
+        let k = 0;
+        while (k < s.len && buf[s.start + k]! < 128) k++;
+        if (k === s.len) return mb.latin1Slice(a, a + s.len);
+      }
+      return mb.utf8Slice(a, a + s.len);
+    }
+    return utf8.decode(buf.subarray(s.start, s.start + s.len));
   }
 
   /** A view (no copy) of the slice; valid until the response is written. */
@@ -261,7 +293,14 @@ export class HttpRequest {
    */
   header(name: string): string | undefined {
     const v = this.#find(name, 0);
-    return v === undefined ? undefined : this.string(v);
+    if (v === undefined) return undefined;
+    const buf = this.buffer;
+    // Field values are octets (RFC 9110 §5.5): latin1, as Node and Bun read them.
+    if (buf.buffer === this.#host.arena.mem.buffer) {
+      const a = buf.byteOffset + v.start;
+      return this.#host.arena.memBuf.latin1Slice(a, a + v.len);
+    }
+    return Buffer.from(buf.buffer, buf.byteOffset + v.start, v.len).toString("latin1");
   }
 
   /** Every header field in order, as `[name, value]` strings. */
