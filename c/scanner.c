@@ -294,6 +294,10 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
     h->content_length = -1;
     h->status = 400;
     fh_scanner_init();
+    /* Only the first max_head bytes are looked at. A head not complete within
+     * them is refused whatever follows, so the answer is the same whether the
+     * bytes came in one read or in many (and a long buffer costs no more). */
+    if (len > max_head) len = max_head;
 
     /* Empty lines before the request line are ignored (RFC 9112 §2.2). */
     for (;;) {
@@ -366,7 +370,6 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
         fh_on_header(h, &st, buf + ns, nlen, buf + vs, vlen);
         if (st.bad) FH_FAIL(400);
     }
-    if (i > max_head) FH_FAIL(431);
     h->head_len = (int32_t)i;
 
     if (!(h->flags & FH_REQ_HTTP10) && st.host_count != 1) FH_FAIL(400);

@@ -1,0 +1,212 @@
+/*
+ * fuzz_scanner.c - libFuzzer target over the request scanner, the chunked
+ * framer and de-chunker, and fh_response_closes (c/scanner.c).
+ *
+ * Each input is a byte stream as a client could send it. It is run with the
+ * server's default limits and with small limits picked from the input's hash
+ * (so 413, 414 and 431 are reached), and these must hold (else abort()):
+ *   - fh_scan_head returns the head's length, FH_INCOMPLETE or FH_ERROR with a
+ *     status the server knows; an accepted head's slices lie inside it, and it
+ *     scans the same with nothing after it;
+ *   - a strict prefix of an accepted head is FH_INCOMPLETE; a strict prefix of
+ *     a refused input is FH_INCOMPLETE or the same error;
+ *   - fh_scan_chunked over the input: consumed length within the input,
+ *     decoded length <= consumed and <= max_body; decoding into a separate
+ *     buffer and in place (destination aliasing the source) agree with
+ *     framing alone and with each other; prefixes behave as above;
+ *   - the connection framer (scanner_harness.h, what c/server.c's fh_parse
+ *     does) gives the same events whether the stream arrives whole, cut at
+ *     two points, in pieces of varying size, or one byte at a time; a strict
+ *     prefix of the first complete request frames nothing.
+ * Every scan reads from a guarded buffer: one byte too far faults.
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined test/c/fuzz_scanner.c -o fuzz_scanner
+ *   ./fuzz_scanner -max_total_time=60 corpus/ seeds/      (or: npm run fuzz -- 60)
+ */
+#include "scanner_harness.h"
+
+static fh_guard g_in, g_frame, g_scratch;
+
+static void die(const char *what, size_t max_head, int64_t max_body) {
+    fprintf(stderr, "fuzz_scanner: invariant broken (max_head %zu, max_body %lld): %s\n", max_head,
+            (long long)max_body, what);
+    abort();
+}
+
+/* Up to `max` prefix lengths below n, spread by the hash; all of them when n is small. */
+static int pick_prefixes(size_t n, uint64_t h, size_t *out, int max) {
+    int c = 0;
+    size_t k;
+    if (n <= (size_t)max) {
+        for (k = 0; k < n; k++) out[c++] = k;
+        return c;
+    }
+    for (; c < max; c++) {
+        h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+        out[c] = (size_t)(h >> 17) % n;
+    }
+    return c;
+}
+
+static void check_head(const uint8_t *data, size_t size, size_t max_head, int64_t max_body, uint64_t hash) {
+    fh_head h, hp;
+    fh_framer ctx;
+    size_t pre[48];
+    int np, j, r, rp;
+    r = fh_scan_head(fh_guard_put(&g_in, data, size), size, max_head, &h);
+    if (r == FH_ERROR) {
+        if (!fh_valid_error_status(h.status)) die("error status", max_head, max_body);
+    } else if (r != FH_INCOMPLETE) {
+        fh_framer_init(&ctx, &g_frame, &g_scratch, max_head, max_body);
+        fh_check_head(&ctx, &h, r, size);
+        if (ctx.fail) die(ctx.fail, max_head, max_body);
+        /* Nothing after the head changes it. */
+        rp = fh_scan_head(fh_guard_put(&g_in, data, (size_t)r), (size_t)r, max_head, &hp);
+        if (rp != r || !fh_head_eq(&h, &hp)) die("the head alone scans differently", max_head, max_body);
+    }
+    np = pick_prefixes(size, hash, pre, 40);
+    if (r > 0 && np < 48) pre[np++] = (size_t)r - 1;
+    for (j = 0; j < np; j++) {
+        size_t k = pre[j];
+        rp = fh_scan_head(fh_guard_put(&g_in, data, k), k, max_head, &hp);
+        if (r > 0 && (size_t)r > k) {
+            if (rp != FH_INCOMPLETE) die("a strict prefix of a head is not incomplete", max_head, max_body);
+        } else if (r > 0) {
+            if (rp != r) die("a prefix holding the whole head scans differently", max_head, max_body);
+        } else if (r == FH_INCOMPLETE) {
+            if (rp != FH_INCOMPLETE) die("a prefix of an incomplete head is not incomplete", max_head, max_body);
+        } else if (rp != FH_INCOMPLETE && !(rp == FH_ERROR && hp.status == h.status)) {
+            die("a prefix of a refused head gives another answer", max_head, max_body);
+        }
+    }
+}
+
+static void check_chunked(const uint8_t *data, size_t size, size_t max_head, int64_t max_body, uint64_t hash) {
+    int64_t n, n2, n3, dec = -1, dec2 = -1, dec3 = -1, decp;
+    int st = -1, st2 = -1, st3 = -1, stp, np, j;
+    size_t pre[40];
+    uint8_t *sep = malloc(size + 1), *in;
+    if (sep == NULL) abort();
+    n = fh_scan_chunked(fh_guard_put(&g_in, data, size), size, max_body, NULL, &dec, &st);
+    if (n > 0) {
+        if ((size_t)n > size || st != 0) die("chunked length within the input", max_head, max_body);
+        if (dec < 0 || dec > n || dec > max_body) die("decoded length within bounds", max_head, max_body);
+    } else if (n == FH_ERROR) {
+        if (st != 400 && st != 413) die("chunked error status", max_head, max_body);
+    } else if (n != FH_INCOMPLETE) {
+        die("fh_scan_chunked returns > 0, -1 or -2", max_head, max_body);
+    }
+    /* Decoding: into a separate buffer, and in place. */
+    n2 = fh_scan_chunked(fh_guard_put(&g_in, data, size), size, max_body, sep, &dec2, &st2);
+    in = fh_guard_put(&g_scratch, data, size);
+    n3 = fh_scan_chunked(in, size, max_body, in, &dec3, &st3);
+    if (n2 != n || n3 != n || (n == FH_ERROR && (st2 != st || st3 != st)))
+        die("decoding frames differently from framing", max_head, max_body);
+    if (n > 0 && (dec2 != dec || dec3 != dec || memcmp(sep, in, (size_t)dec) != 0))
+        die("in-place decoding differs", max_head, max_body);
+    free(sep);
+    np = pick_prefixes(size, hash ^ 0x9e3779b97f4a7c15ULL, pre, 32);
+    for (j = 0; j < np; j++) {
+        size_t k = pre[j];
+        int64_t rp = fh_scan_chunked(fh_guard_put(&g_in, data, k), k, max_body, NULL, &decp, &stp);
+        if (n > 0 && (size_t)n > k) {
+            if (rp != FH_INCOMPLETE) die("a strict prefix of a chunked body is not incomplete", max_head, max_body);
+        } else if (n > 0) {
+            if (rp != n || decp != dec) die("a prefix holding the whole chunked body frames differently", max_head, max_body);
+        } else if (n == FH_INCOMPLETE) {
+            if (rp != FH_INCOMPLETE) die("a prefix of an incomplete chunked body is not incomplete", max_head, max_body);
+        } else if (rp != FH_INCOMPLETE && !(rp == FH_ERROR && stp == st)) {
+            die("a prefix of a refused chunked body gives another answer", max_head, max_body);
+        }
+    }
+}
+
+static void check_framing(const uint8_t *data, size_t size, size_t max_head, int64_t max_body, uint64_t hash) {
+    static fh_framer whole, part;
+    size_t cuts[64], k;
+    int nc = 0;
+    const char *diff;
+    fh_framer_init(&whole, &g_frame, &g_scratch, max_head, max_body);
+    fh_framer_feed(&whole, data, size);
+    if (whole.fail) die(whole.fail, max_head, max_body);
+    if (size < 2) return;
+    /* Cut at two points. */
+    cuts[0] = 1 + (size_t)(hash % (size - 1));
+    cuts[1] = 1 + (size_t)((hash >> 24) % (size - 1));
+    if (cuts[0] > cuts[1]) {
+        k = cuts[0];
+        cuts[0] = cuts[1];
+        cuts[1] = k;
+    }
+    fh_framer_init(&part, &g_frame, &g_scratch, max_head, max_body);
+    fh_frame_split(&part, data, size, cuts, 2);
+    if ((diff = part.fail ? part.fail : fh_framer_diff(&whole, size, &part, size)) != NULL)
+        die(diff, max_head, max_body);
+    /* Pieces of 1 to 64 bytes, or one byte at a time when the input is short. */
+    if (size <= 256) {
+        size_t *all = malloc(sizeof(size_t) * size);
+        if (all == NULL) abort();
+        for (k = 0; k < size; k++) all[k] = k + 1;
+        fh_framer_init(&part, &g_frame, &g_scratch, max_head, max_body);
+        fh_frame_split(&part, data, size, all, (int)size);
+        free(all);
+    } else {
+        uint64_t x = hash | 1;
+        size_t at = 0;
+        while (nc < 64 && at < size) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            at += 1 + (size_t)(x % 64);
+            cuts[nc++] = at;
+        }
+        fh_framer_init(&part, &g_frame, &g_scratch, max_head, max_body);
+        fh_frame_split(&part, data, size, cuts, nc);
+    }
+    if ((diff = part.fail ? part.fail : fh_framer_diff(&whole, size, &part, size)) != NULL)
+        die(diff, max_head, max_body);
+    /* A strict prefix of the first complete request frames nothing. */
+    if (whole.nev > 0 && whole.ev[0].kind == FH_EV_REQUEST) {
+        size_t first = (size_t)whole.ev[0].consumed, pre[8];
+        int np = pick_prefixes(first, hash >> 3, pre, 8), j;
+        for (j = 0; j < np; j++) {
+            fh_framer_init(&part, &g_frame, &g_scratch, max_head, max_body);
+            fh_framer_feed(&part, data, pre[j]);
+            if (part.nev != 0) die("a strict prefix of a request framed an event", max_head, max_body);
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static int ready;
+    uint64_t hash;
+    size_t max_head;
+    int64_t max_body;
+    if (!ready) {
+        if (fh_guard_init(&g_in, 1 << 20) != 0 || fh_guard_init(&g_frame, 1 << 20) != 0 ||
+            fh_guard_init(&g_scratch, 1 << 20) != 0)
+            abort();
+        ready = 1;
+    }
+    if (size > (1 << 20)) return 0;
+    hash = fh_hash(data, size);
+    /* The server's defaults, then small limits so the limit paths are reached. */
+    check_head(data, size, 8192, 16 << 20, hash);
+    check_chunked(data, size, 8192, 16 << 20, hash);
+    {
+        /* A chunked request: its body too, where the de-chunker meets it. */
+        fh_head h;
+        int r = fh_scan_head(fh_guard_put(&g_in, data, size), size, 8192, &h);
+        if (r > 0 && (h.flags & FH_REQ_CHUNKED)) check_chunked(data + r, size - (size_t)r, 8192, 16 << 20, hash);
+    }
+    check_framing(data, size, 8192, 16 << 20, hash);
+    max_head = 8 + (size_t)(hash % 300);
+    max_body = (int64_t)((hash >> 12) % 80);
+    check_head(data, size, max_head, max_body, hash);
+    check_chunked(data, size, max_head, max_body, hash);
+    check_framing(data, size, max_head, max_body, hash);
+    /* fh_response_closes only has to stay in bounds. */
+    (void)fh_response_closes(fh_guard_put(&g_in, data, size), size);
+    if (size > 0) (void)fh_response_closes(fh_guard_put(&g_in, data, size - 1), size - 1);
+    return 0;
+}
