@@ -5,13 +5,26 @@
  */
 import type { HttpRequest } from "./request.ts";
 
-/** A request handler: the response bytes, a promise of them, or a throw (500). */
-export type Handler = (req: HttpRequest) => Uint8Array | Promise<Uint8Array>;
+/**
+ * A request handler: the response bytes, a promise of them, or a throw (500).
+ * `state` is what `makeState` made for the loop (the worker) that runs it.
+ */
+export type Handler<S = void> = (req: HttpRequest, state: S) => Uint8Array | Promise<Uint8Array>;
 
-/** Options of {@link newServer}. */
-export interface ServerConfig {
+/** Which loop a `makeState` call is for: worker `index` of `count` (0 of 1 without workers). */
+export interface WorkerInfo {
+  /** 0-based. */
+  index: number;
+  /** How many workers serve the port (1 without workers). */
+  count: number;
+  /** `ServerConfig.workerData`, cloned into the worker. */
+  data: unknown;
+}
+
+/** Options of {@link newServer}. `S` is the per-worker state type (see `makeState`). */
+export interface ServerConfig<S = void> {
   /** Handles every request. Bytes starting with `HTTP/` are sent as they are; other bytes are the body of a `200 OK`. */
-  handler: Handler;
+  handler: Handler<S>;
   /** TCP port; `0` picks a free one (see `server.port`). Default 3000. */
   port?: number;
   /** Address or name to bind. Default `"::"`: every interface, IPv4 and IPv6. */
@@ -36,10 +49,25 @@ export interface ServerConfig {
   arenaSlabSize?: number;
   /** Most slabs the arena pool may hold. Default 4096. */
   arenaMaxSlabs?: number;
+  // ---- workers (src/workers.ts) ----
+  /**
+   * Loops serving the port, each in its own Bun Worker running the entry script again; `"auto"`:
+   * one per CPU. Default 1: no worker, the loop runs in this thread. Limits apply per worker.
+   */
+  workers?: number | "auto";
+  /** Makes the state handed to every request of one loop (once per worker), as the handler's second argument. */
+  makeState?: (worker: WorkerInfo) => S;
+  /** The script the workers run: a path or `file:` URL. Default the entry script (`Bun.main`). */
+  workerEntry?: string | URL;
+  /** A structured-cloneable value handed to each worker, as `makeState`'s `worker.data`. */
+  workerData?: unknown;
 }
 
-/** A config with every default filled in. */
-export type ResolvedConfig = Required<ServerConfig>;
+/** A config with every default filled in (what one loop needs; the workers' options stay as given). */
+export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption>>;
+
+/** The options src/workers.ts reads; a loop ignores them. */
+export type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
 
 const KNOWN = new Set([
   "handler",
@@ -55,6 +83,10 @@ const KNOWN = new Set([
   "idleTimeout",
   "writeTimeout",
   "maxConnections",
+  "workers",
+  "makeState",
+  "workerEntry",
+  "workerData",
 ]);
 
 function show(v: unknown): string {
@@ -92,8 +124,25 @@ function seconds(cfg: ServerConfig, name: keyof ServerConfig, def: number): numb
   return v;
 }
 
+/** Most workers one server may ask for. */
+export const MAX_WORKERS = 256;
+
+/** `workers` as a count ("auto": the CPUs this process may use); throws a TypeError/RangeError naming it. */
+export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number {
+  const v = cfg.workers;
+  if (v === undefined) return 1;
+  if (v === "auto") return Math.max(1, Math.min(MAX_WORKERS, cpus()));
+  if (typeof v !== "number" || !Number.isInteger(v)) {
+    throw new TypeError(`fasthttp: workers must be "auto" or an integer from 1 to ${MAX_WORKERS} (got ${show(v)})`);
+  }
+  if (v < 1 || v > MAX_WORKERS) {
+    throw new RangeError(`fasthttp: workers must be "auto" or an integer from 1 to ${MAX_WORKERS} (got ${show(v)})`);
+  }
+  return v;
+}
+
 /** Validates a config and fills in the defaults. */
-export function resolveConfig(cfg: ServerConfig): ResolvedConfig {
+export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
   if (cfg === null || typeof cfg !== "object") {
     throw new TypeError(`fasthttp: newServer needs a config object (got ${show(cfg)})`);
   }
@@ -106,6 +155,13 @@ export function resolveConfig(cfg: ServerConfig): ResolvedConfig {
   const host = cfg.host ?? "::";
   if (typeof host !== "string" || host.length === 0 || host.includes("\0")) {
     throw new TypeError(`fasthttp: host must be a non-empty string (got ${show(cfg.host)})`);
+  }
+  if (cfg.makeState !== undefined && typeof cfg.makeState !== "function") {
+    throw new TypeError(`fasthttp: makeState must be a function (got ${show(cfg.makeState)})`);
+  }
+  const entry = cfg.workerEntry;
+  if (entry !== undefined && !(entry instanceof URL) && (typeof entry !== "string" || entry.length === 0)) {
+    throw new TypeError(`fasthttp: workerEntry must be a path or a file: URL (got ${show(entry)})`);
   }
   if (cfg.reusePort !== undefined && typeof cfg.reusePort !== "boolean") {
     throw new TypeError(`fasthttp: reusePort must be a boolean (got ${show(cfg.reusePort)})`);

@@ -14,16 +14,28 @@
  * @module
  */
 import { type ServerConfig } from "./config.ts";
-import { Server } from "./server.ts";
+import { type Server } from "./server.ts";
+import { createServer } from "./workers.ts";
 
-export type { Handler, ServerConfig } from "./config.ts";
+export type { Handler, ServerConfig, WorkerInfo } from "./config.ts";
 export { HttpRequest, type Slice } from "./request.ts";
 export { Server, type ServerStats } from "./server.ts";
 
 /**
  * Makes a server. Nothing is bound until `run()`. Throws a TypeError or
  * RangeError naming the field and the value when the config is invalid.
+ * With `workers`, the server is N loops in N Workers serving one port (see
+ * src/workers.ts and the README); `makeState` gives each loop its state.
+ *
+ * @example
+ * ```ts
+ * const server = newServer({
+ *   workers: "auto",
+ *   makeState: (worker) => ({ id: worker.index, hits: 0 }),
+ *   handler: (req, state) => new TextEncoder().encode(`worker ${state.id}: ${++state.hits}\n`),
+ * });
+ * ```
  */
-export function newServer(config: ServerConfig): Server {
-  return new Server(config);
+export function newServer<S = void>(config: ServerConfig<S>): Server {
+  return createServer(config);
 }

@@ -193,6 +193,15 @@ export class Server {
     return this.#done.catch(() => {});
   }
 
+  /**
+   * @internal For src/workers.ts (a worker thread that is exiting): closes the
+   * loop now, synchronously: its helper thread is joined, its listening socket
+   * and every connection closed. Nothing is awaited; no handler runs again.
+   */
+  _closeNow(): void {
+    if (this.#srv !== null) this.#finish();
+  }
+
   /** Stops the server (gracefully) when used with `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
