@@ -18,6 +18,31 @@
 
 static uint8_t fh_cls[256];
 
+/* Eight bytes at a time (SWAR): TinyCC does not optimise loops, so the long
+ * runs of a request (field values) are checked a word at a time. Under
+ * TinyCC the unaligned load is a plain dereference (x86 and arm64 allow it);
+ * other compilers get memcpy, which they turn into one load without UB. */
+#if defined(__TINYC__)
+#define FH_LOAD64(p) (*(const uint64_t *)(const void *)(p))
+#else
+static uint64_t fh_load64(const uint8_t *p) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+#define FH_LOAD64(p) fh_load64(p)
+#endif
+#define FH_ONES 0x0101010101010101ULL
+#define FH_HIGHS 0x8080808080808080ULL
+
+/* Nonzero when one of the eight bytes of x is below 0x20 (a control byte, CR
+ * and HTAB included) or is DEL. Exact as a yes/no (bytes >= 0x80 never
+ * trigger it); which byte it was is found byte by byte. */
+static uint64_t fh_ctl8(uint64_t x) {
+    uint64_t y = x ^ (FH_ONES * 0x7f);
+    return (((x - FH_ONES * 0x20) & ~x) | ((y - FH_ONES) & ~y)) & FH_HIGHS;
+}
+
 static void fh_scanner_init(void) {
     int c;
     const char *p;
@@ -157,12 +182,14 @@ static int fh_check_authority(const uint8_t *t, size_t n, int need_port) {
         if (k >= n || k == 1) return FH_ERROR;
         k++;
     } else {
-        for (; k < n && t[k] != ':'; k++) {
+        const uint8_t *pct;
+        for (; k < n && t[k] != ':'; k++)
             if (!(fh_cls[t[k]] & FH_C_HOST)) return FH_ERROR;
-            if (t[k] == '%' && (k + 2 >= n || !(fh_cls[t[k + 1]] & FH_C_HEX) || !(fh_cls[t[k + 2]] & FH_C_HEX)))
-                return FH_ERROR;
-        }
         if (k == 0) return FH_ERROR;
+        for (pct = memchr(t, '%', k); pct != NULL; pct = memchr(pct + 1, '%', k - (size_t)(pct + 1 - t))) {
+            size_t at = (size_t)(pct - t);
+            if (at + 2 >= k || !(fh_cls[t[at + 1]] & FH_C_HEX) || !(fh_cls[t[at + 2]] & FH_C_HEX)) return FH_ERROR;
+        }
     }
     if (k == n) return need_port ? FH_ERROR : 0;
     if (t[k] != ':') return FH_ERROR;
@@ -218,12 +245,17 @@ static int fh_scan_field_line(const uint8_t *buf, size_t len, size_t *pos, size_
     *nlen = i - *ns;
     i++;
     while (i < len && (buf[i] == ' ' || buf[i] == '\t')) i++;
-    *vs = ve = i;
-    while (i < len && buf[i] != '\r') {
-        uint8_t c = buf[i];
+    *vs = i;
+    for (;;) {
+        uint8_t c;
+        while (i + 8 <= len && fh_ctl8(FH_LOAD64(buf + i)) == 0) i += 8;
+        if (i >= len) return FH_INCOMPLETE;
+        c = buf[i];
+        if (c == '\r') break;
         if (!(fh_cls[c] & FH_C_VALUE)) return FH_ERROR; /* NUL, LF, other CTLs, DEL */
         i++;
-        if (c != ' ' && c != '\t') ve = i;
+    }
+    for (ve = i; ve > *vs && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'); ve--) {
     }
     if (i + 1 >= len) return FH_INCOMPLETE;
     if (buf[i + 1] != '\n') return FH_ERROR; /* a bare CR */
