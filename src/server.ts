@@ -26,7 +26,7 @@ import {
   RF_CLOSE,
   RF_RAW,
 } from "./layout.ts";
-import type { ArenaHost } from "./arena.ts";
+import type { ArenaHost, SliceBuffer } from "./arena.ts";
 import { HttpRequest, type RequestHost } from "./request.ts";
 import { HeadWriter, isRawResponse, RESPONSE_500 } from "./response.ts";
 
@@ -157,7 +157,7 @@ export class Server {
       core,
       srv,
       mem: this.#mem,
-      memBuf: Buffer.from(this.#mem.buffer, this.#mem.byteOffset, this.#mem.byteLength),
+      memBuf: Buffer.from(this.#mem.buffer, this.#mem.byteOffset, this.#mem.byteLength) as SliceBuffer,
       slabSize: cfg.arenaSlabSize,
     };
     this.#host = { arena, heads: this.#heads };
