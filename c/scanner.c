@@ -15,6 +15,7 @@
 #define FH_C_VALUE 4  /* field-value: HTAB, SP, VCHAR, obs-text */
 #define FH_C_HOST 8   /* reg-name: unreserved, sub-delims, "%" (RFC 3986 §3.2.2) */
 #define FH_C_HEX 16
+#define FH_C_BRACKET 32 /* "[" "]": only inside an IP literal */
 
 static uint8_t fh_cls[256];
 
@@ -62,6 +63,8 @@ static void fh_scanner_init(void) {
     /* "[" and "]" only ever belong to an IP literal in an authority; the
      * target's form decides (fh_check_target). */
     for (p = "%[]"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
+    fh_cls['['] |= FH_C_BRACKET;
+    fh_cls[']'] |= FH_C_BRACKET;
     for (p = "-._~!$&'()*+,;=%"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_HOST;
 }
 
@@ -276,7 +279,7 @@ static int fh_check_target(const uint8_t *buf, fh_head *h) {
     if (connect) return fh_check_authority(t, n, 1);
     if (t[0] == '/') {
         /* origin-form: brackets belong to no path or query. */
-        return (memchr(t, '[', n) == NULL && memchr(t, ']', n) == NULL) ? 0 : FH_ERROR;
+        return (h->flags & FH_REQ_BRACKETS) ? FH_ERROR : 0;
     }
     if (n == 1 && t[0] == '*') return options ? 0 : FH_ERROR; /* asterisk-form */
     /* absolute-form: scheme "://" authority [path-abempty] ["?" query]. */
@@ -351,12 +354,17 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
 
     /* request-target SP */
     s = i;
-    while (i < len && (fh_cls[buf[i]] & FH_C_TARGET)) {
-        if (buf[i] == '%') {
-            if (i + 1 < len && !(fh_cls[buf[i + 1]] & FH_C_HEX)) FH_FAIL(400);
-            if (i + 2 < len && !(fh_cls[buf[i + 2]] & FH_C_HEX)) FH_FAIL(400);
+    {
+        int seen = 0;
+        while (i < len && (fh_cls[buf[i]] & FH_C_TARGET)) {
+            seen |= fh_cls[buf[i]];
+            if (buf[i] == '%') {
+                if (i + 1 < len && !(fh_cls[buf[i + 1]] & FH_C_HEX)) FH_FAIL(400);
+                if (i + 2 < len && !(fh_cls[buf[i + 2]] & FH_C_HEX)) FH_FAIL(400);
+            }
+            i++;
         }
-        i++;
+        if (seen & FH_C_BRACKET) h->flags |= FH_REQ_BRACKETS;
     }
     if (i >= len) FH_MORE(1);
     if (buf[i] != ' ' || i == s) FH_FAIL(400);
@@ -367,6 +375,13 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
     /* HTTP-version CRLF: checked byte by byte against the template, so that a
      * short invalid line is refused without waiting for more. */
     h->version_start = (int32_t)i;
+    if (len - i >= 10 && memcmp(buf + i, "HTTP/1.", 7) == 0 && buf[i + 8] == '\r' && buf[i + 9] == '\n' &&
+        (buf[i + 7] == '1' || buf[i + 7] == '0')) {
+        /* The usual case in one comparison. */
+        if (buf[i + 7] == '0') h->flags |= FH_REQ_HTTP10;
+        i += 10;
+        goto target;
+    }
     for (k = 0; k < 10; k++) {
         uint8_t c;
         if (i + k >= len) FH_MORE(0);
@@ -380,7 +395,9 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
     if (buf[i + 5] != '1' || (buf[i + 7] != '0' && buf[i + 7] != '1')) FH_FAIL(505);
     if (buf[i + 7] == '0') h->flags |= FH_REQ_HTTP10;
     i += 10;
+target:
     if (fh_check_target(buf, h) != 0) FH_FAIL(400);
+    h->flags &= ~FH_REQ_BRACKETS;
 
     /* field lines, then the blank line */
     h->headers_start = (int32_t)i;

@@ -23,6 +23,7 @@
 #define FH_REQ_CHUNKED 8       /* Transfer-Encoding: chunked */
 #define FH_REQ_EXPECT_CONTINUE 16 /* Expect: 100-continue */
 #define FH_REQ_HAS_CL 32       /* a Content-Length header was present */
+#define FH_REQ_BRACKETS 64     /* scanner-internal: "[" or "]" in the request-target */
 
 typedef struct fh_head {
     /* Offsets are relative to the start of the buffer given to the scanner. */
