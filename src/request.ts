@@ -101,11 +101,16 @@ export class HttpRequest {
   _flags = 0;
   /** @internal When the request was handed to the handler (trace mode). */
   _t0 = 0;
+  /** @internal The last response() built: the view, its slab and its offset there. */
+  _out: Uint8Array | null = null;
+  /** @internal */
+  _outSlab = -1;
+  /** @internal */
+  _outOff = 0;
   #host: RequestHost;
   #arena: Arena | null = null;
   #arenaLive = false;
   #large: Uint8Array | null = null;
-  #out: Uint8Array | null = null;
 
   /** @internal Made by the server, one per arena slab, and reused with it. */
   constructor(host: RequestHost) {
@@ -135,6 +140,7 @@ export class HttpRequest {
     this.target.start = d[b + 16]!;
     this.target.len = d[b + 17]!;
     this.#arenaLive = false;
+    this._outSlab = -1; // _out (kept for reuse) describes this request's response only once rebuilt
   }
 
   /** Per-request memory, freed as a unit once the response has been written. See {@link Arena}. */
@@ -256,12 +262,14 @@ export class HttpRequest {
       }
     }
     arena._trim(p);
+    this._outSlab = arena._slab();
+    this._outOff = start - arena._slabStart();
     // Reuse the last view when the same bytes are returned again (a pooled request answering alike).
-    const out = this.#out;
-    if (out !== null && out.buffer === view.buffer && out.byteOffset === view.byteOffset + start && out.length === p - start) {
+    const out = this._out;
+    if (out !== null && out.byteOffset === view.byteOffset + start && out.length === p - start && out.buffer === view.buffer) {
       return out;
     }
-    return (this.#out = view.subarray(start, p));
+    return (this._out = view.subarray(start, p));
   }
 
   /** The slice decoded as UTF-8 text. */

@@ -338,16 +338,13 @@ export class Server {
     let body: Uint8Array | null = null;
     const raw = isRawResponse(res);
     if (raw) rflags |= RF_RAW;
-    // Already in this request's memory (built in its arena, or a view of the request)?
-    if (raw && res.buffer === this.#mem.buffer && slab < LARGE_BASE) {
-      const base = slab * this.#slabSize;
-      const at = res.byteOffset - base;
-      if (at >= 0 && at + res.length <= this.#slabSize) {
-        off = at;
-        len = res.length;
-      }
-    }
-    if (off < 0 && raw && arena !== null) {
+    // Built by req.response() (known without looking at res.buffer, which can
+    // cost an allocation), or elsewhere in this request's arena?
+    if (res === req._out && req._outSlab >= 0 && raw) {
+      dataSlab = req._outSlab;
+      off = req._outOff;
+      len = res.length;
+    } else if (arena !== null && raw) {
       const where = arena._locate(res);
       if (where !== null) {
         dataSlab = where[0];
