@@ -103,6 +103,11 @@ export class Server {
    * duplicate) instead of binding host:port.
    */
   constructor(config: ServerConfig, options: { listenFd?: number } = {}) {
+    if (process.platform === "win32") {
+      throw new Error(
+        "fasthttp does not support Windows: its C core waits on sockets with epoll (Linux) or kqueue (macOS, the BSDs), and Windows has neither",
+      );
+    }
     this.#cfg = resolveConfig(config);
     this.#listenFd = options.listenFd ?? -1;
     this.#slabSize = this.#cfg.arenaSlabSize;
