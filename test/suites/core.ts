@@ -4,7 +4,10 @@
  * sockets on 127.0.0.1 with ephemeral ports.
  *
  * It is a function so that the same tests run against every implementation (one run per event
- * loop backend), in the manner of Hono's shared router tests.
+ * loop backend, and one with the loops in Workers), in the manner of Hono's shared router tests.
+ * Its handlers come from ./core-handlers.ts by name (`H.echoPath()`, ...), and what they observe
+ * reaches the tests through a probe, so that a run whose handlers execute in other threads
+ * (test/workers.test.ts) runs these same tests.
  *
  * @example
  * // test/core.test.ts
@@ -12,7 +15,7 @@
  * runCoreSuite({ name: "default backend", newServer });
  */
 import { afterEach, describe, expect, spyOn, test } from "bun:test";
-import type { HttpRequest, ServerConfig } from "../../src/index.ts";
+import type { ServerConfig } from "../../src/index.ts";
 import {
   Client,
   cleanup,
@@ -30,6 +33,7 @@ import {
   type HttpResponse,
   type ServerFactory,
 } from "../helpers/net.ts";
+import { handlerSet, LocalProbe, pattern, type BadResult, type Failure, type Probe } from "./core-handlers.ts";
 
 export interface CoreSuiteOptions {
   /** Shown in the describe block, e.g. the backend's name. */
@@ -38,20 +42,8 @@ export interface CoreSuiteOptions {
   newServer: ServerFactory;
   /** Config merged into every server the suite starts (e.g. a backend choice). */
   config?: Partial<ServerConfig>;
-}
-
-/** A handler that answers every request with its path as a plain body. */
-const echoPath = (req: HttpRequest) => utf8(req.string(req.path));
-
-/** A deterministic, non-repeating-looking byte pattern, so a misplaced or lost chunk shows. */
-function pattern(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = 0x12345678;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  /** How the handlers report to the tests; default: in this thread ({@link LocalProbe}). */
+  probe?: Probe;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -64,23 +56,39 @@ function expectFramed(res: HttpResponse): void {
   expect(Number(res.headers["content-length"])).toBe(res.body.length);
 }
 
-/** Silences console.error for one test and records the calls (the server logs handler errors). */
-function captureConsoleError() {
+/**
+ * Silences the server's error log for one test and collects it (the server logs handler errors):
+ * console.error in this thread, or the probe's "console.error" values when the server runs in
+ * workers. `calls(n)` waits (bounded) until n lines have arrived and returns them all.
+ */
+function captureConsoleError(probe: Probe) {
   const spy = spyOn(console, "error").mockImplementation(() => {});
+  probe.muteLogs(true);
   return {
-    get calls(): unknown[][] {
-      return spy.mock.calls as unknown[][];
+    async calls(count: number): Promise<string[]> {
+      const here = (spy.mock.calls as unknown[][]).map((args) => args.map(String).join(" "));
+      if (here.length >= count) return here;
+      return [...here, ...((await probe.values("console.error", count)) as string[])];
     },
-    restore: () => spy.mockRestore(),
+    restore: () => {
+      spy.mockRestore();
+      probe.muteLogs(false);
+    },
   };
 }
 
 export function runCoreSuite(options: CoreSuiteOptions): void {
   const start = serverHarness(options.newServer, options.config);
   const newServer = (config: ServerConfig) => options.newServer({ ...options.config, ...config });
+  const probe = options.probe ?? new LocalProbe();
+  const H = handlerSet(probe);
+  const echoPath = H.echoPath();
 
   describe(`fasthttp core (${options.name})`, () => {
-    afterEach(cleanup);
+    afterEach(async () => {
+      await cleanup();
+      probe.reset();
+    });
 
     describe("connections", () => {
       test("keep-alive: two requests on one connection are both answered and it stays open", async () => {
@@ -160,7 +168,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
         async (header) => {
           const [name, value] = header.split(": ") as [string, string];
           const response = rawResponse(200, "OK", [[name, value]], "bye");
-          const { port } = await start(() => response);
+          const { port } = await start(H.constant(response));
           const result = await rawRequest(port, concat(httpRequest("GET", "/"), httpRequest("GET", "/again")));
           expect(result.closedByServer).toBe(true);
           const { responses } = parseResponses(result.data, { closed: true });
@@ -170,7 +178,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
 
       test("FIN right after the request (socket.end(request)) still gets the full response", async () => {
         const body = "x".repeat(100_000);
-        const { port } = await start(() => utf8(body));
+        const { port } = await start(H.constant(utf8(body)));
         const result = await rawRequest(port, httpRequest("GET", "/"), { end: true });
         const { responses } = parseResponses(result.data, { closed: result.closedByServer });
         expect(responses.length).toBe(1);
@@ -197,7 +205,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
         ["bytes starting with HTTP but not HTTP/", utf8("HTTPS is not a status line")],
         ["all 256 byte values", Uint8Array.from({ length: 256 }, (_, i) => i)],
       ])("a plain body (%s) is wrapped in 200 OK with Content-Length and Date", async (_, body) => {
-        const { port } = await start(() => body);
+        const { port } = await start(H.constant(body));
         const client = await Client.connect(port);
         const res = await client.request(httpRequest("GET", "/"));
         expect(res.version).toBe("HTTP/1.1");
@@ -209,7 +217,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
 
       test("a raw response (starting with HTTP/) is sent verbatim", async () => {
         const response = rawResponse(418, "I'm a teapot", [["X-Custom", "yes"], ["Content-Type", "text/plain"]], "short and stout");
-        const { port } = await start(() => response);
+        const { port } = await start(H.constant(response));
         const client = await Client.connect(port);
         const res = await client.request(httpRequest("GET", "/"));
         expect(text(res.raw)).toBe(text(response));
@@ -217,7 +225,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
 
       test("HEAD on a wrapped body: Content-Length of the body, no body bytes; the next request parses", async () => {
         const body = "hello from GET\n";
-        const { port } = await start(() => utf8(body));
+        const { port } = await start(H.constant(utf8(body)));
         const client = await Client.connect(port);
         const head = await client.request(httpRequest("HEAD", "/"), { noBody: true });
         expect(head.status).toBe(200);
@@ -234,11 +242,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
       });
 
       test("a POST body is framed by Content-Length: the handler sees it exactly and a pipelined request follows", async () => {
-        const bodies: string[] = [];
-        const { port } = await start((req) => {
-          bodies.push(req.string(req.body));
-          return utf8(`${req.string(req.method)} ${req.string(req.path)} ${req.body.len}`);
-        });
+        const { port } = await start(H.recordBody());
         // The body looks like a request, so a server that mis-frames it answers three times.
         const body = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
         const client = await Client.connect(port);
@@ -248,14 +252,14 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
           [200, `POST /submit ${body.length}`],
           [200, "GET /after 0"],
         ]);
-        expect(bodies).toEqual([body, ""]);
+        expect(await probe.values("body", 2)).toEqual([body, ""]);
         await sleep(50);
         expect(client.pendingBytes).toBe(0);
       });
 
       test("a 10 MB response reaches a slow reader intact while another connection is served", async () => {
         const big = pattern(10 * 1024 * 1024);
-        const { port } = await start((req) => (req.string(req.path) === "/big" ? big : utf8("fast")));
+        const { port } = await start(H.bigOrFast(big.length));
         const slow = await Client.connect(port);
         slow.pause();
         await slow.write(httpRequest("GET", "/big"));
@@ -282,98 +286,80 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
 
     describe("handler results and errors", () => {
       test("a handler throw answers 500 for that request only; the next request on the connection gets 200", async () => {
-        const log = captureConsoleError();
+        const log = captureConsoleError(probe);
         try {
-          const { port } = await start((req) => {
-            if (req.string(req.path) === "/throw") throw new Error("boom from the test handler");
-            return utf8("fine");
-          });
+          const { port } = await start(H.throwOn("/throw"));
           const client = await Client.connect(port);
           const failed = await client.request(httpRequest("GET", "/throw"));
           expect(failed.status).toBe(500);
           expectFramed(failed);
           const ok = await client.request(httpRequest("GET", "/ok"));
           expect([ok.status, ok.text]).toEqual([200, "fine"]);
-          expect(log.calls.length).toBe(1); // logged once
+          expect((await log.calls(1)).length).toBe(1); // logged once
         } finally {
           log.restore();
         }
       });
 
-      test.each([
-        ["an async handler that throws", async () => Promise.reject(new Error("async boom"))],
-        ["a rejected promise", () => Promise.reject(new Error("rejected"))],
-      ])("%s answers 500 and the connection stays usable", async (_, failing) => {
-        const log = captureConsoleError();
+      test.each(["an async handler that throws", "a rejected promise"] satisfies Failure[])(
+        "%s answers 500 and the connection stays usable", async (failing) => {
+        const log = captureConsoleError(probe);
         try {
-          const { port } = await start((req) => (req.string(req.path) === "/fail" ? failing() : utf8("fine")));
+          const { port } = await start(H.failOn("/fail", failing));
           const client = await Client.connect(port);
           const failed = await client.request(httpRequest("GET", "/fail"));
           expect(failed.status).toBe(500);
           expectFramed(failed);
           const ok = await client.request(httpRequest("GET", "/ok"));
           expect([ok.status, ok.text]).toEqual([200, "fine"]);
-          expect(log.calls.length).toBe(1);
+          expect((await log.calls(1)).length).toBe(1);
         } finally {
           log.restore();
         }
       });
 
       test.each([
-        ["a string", () => "a string"],
-        ["a number", () => 42],
-        ["undefined", () => undefined],
-        ["a plain object", () => ({ body: "x" })],
-        ["an ArrayBuffer", () => new ArrayBuffer(4)],
-        ["a promise of a string", async () => "a string"],
-      ])("returning %s (not a Uint8Array) answers 500", async (what, result) => {
-        const log = captureConsoleError();
+        "a string",
+        "a number",
+        "undefined",
+        "a plain object",
+        "an ArrayBuffer",
+        "a promise of a string",
+      ] satisfies BadResult[])("returning %s (not a Uint8Array) answers 500", async (what) => {
+        const log = captureConsoleError(probe);
         try {
-          const handler = ((req: HttpRequest) => (req.string(req.path) === "/bad" ? result() : utf8("fine"))) as never;
-          const { port } = await start(handler);
+          const { port } = await start(H.badOn("/bad", what));
           const client = await Client.connect(port);
           const failed = await client.request(httpRequest("GET", "/bad"));
           expect(failed.status).toBe(500);
           expectFramed(failed);
           const ok = await client.request(httpRequest("GET", "/ok"));
           expect([ok.status, ok.text]).toEqual([200, "fine"]);
-          expect(log.calls.length).toBe(1);
-          if (what === "a string") expect(log.calls[0]!.map(String).join(" ")).toContain("string");
+          const calls = await log.calls(1);
+          expect(calls.length).toBe(1);
+          if (what === "a string") expect(calls[0]).toContain("string");
         } finally {
           log.restore();
         }
       });
 
       test("an async handler does not block another connection", async () => {
-        const gate = Promise.withResolvers<void>();
-        const entered = Promise.withResolvers<void>();
-        const { port } = await start(async (req) => {
-          if (req.string(req.path) === "/slow") {
-            entered.resolve();
-            await gate.promise;
-            return utf8("slow done");
-          }
-          return utf8("fast");
-        });
+        const { port } = await start(H.gated("slow", "slow done", "/slow", "fast"));
         const a = await Client.connect(port);
         await a.write(httpRequest("GET", "/slow"));
-        await withTimeout(entered.promise, 2000, "the slow handler to be called");
+        await probe.entered("slow"); // the slow handler has been called
         const b = await Client.connect(port);
         // B must be answered while A's handler is still waiting: A is released only afterwards.
         const fast = await b.request(httpRequest("GET", "/fast"), { timeoutMs: 2000 });
         expect([fast.status, fast.text]).toEqual([200, "fast"]);
         expect(a.pendingBytes).toBe(0);
-        gate.resolve();
+        probe.release("slow");
         const [slow] = await a.next();
         expect([slow!.status, slow!.text]).toEqual([200, "slow done"]);
       });
 
       test("pipelined slow-async then fast-sync requests are answered in request order", async () => {
-        const { port } = await start((req) => {
-          const path = req.string(req.path);
-          if (path === "/slow") return sleep(150).then(() => utf8("slow"));
-          return utf8(path);
-        });
+        const { port } = await start(H.slowThenEcho());
         const client = await Client.connect(port);
         await client.write(concat(httpRequest("GET", "/slow"), httpRequest("GET", "/fast"), httpRequest("GET", "/fast2")));
         const responses = await client.next(3);
@@ -423,24 +409,17 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
       });
 
       test("a Content-Length above maxRequestBodySize gets 413 and close, without waiting for the body", async () => {
-        let called = 0;
-        const { port } = await start(
-          () => {
-            called++;
-            return utf8("called");
-          },
-          { maxRequestBodySize: 1000 },
-        );
+        const { port } = await start(H.countCalls(), { maxRequestBodySize: 1000 });
         const result = await rawRequest(port, httpRequest("POST", "/upload", { headers: { "Content-Length": "1001" } }));
         expect(result.closedByServer).toBe(true);
         const { responses } = parseResponses(result.data, { closed: true });
         expect(responses.map((r) => r.status)).toEqual([413]);
         expectFramed(responses[0]!);
-        expect(called).toBe(0);
+        expect(await probe.values("called", 0)).toEqual([]);
       });
 
       test("a Content-Length equal to maxRequestBodySize is accepted", async () => {
-        const { port } = await start((req) => utf8(String(req.body.len)), { maxRequestBodySize: 1000 });
+        const { port } = await start(H.bodyLength(), { maxRequestBodySize: 1000 });
         const client = await Client.connect(port);
         const res = await client.request(httpRequest("POST", "/upload", { body: "b".repeat(1000) }));
         expect([res.status, res.text]).toEqual([200, "1000"]);
@@ -458,28 +437,11 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
           "Content-Length: 11\r\n" +
           "\r\n" +
           "hello body!";
-        let seen: Record<string, unknown> | undefined;
-        const { port } = await start((req) => {
-          seen = {
-            method: req.string(req.method),
-            path: req.string(req.path),
-            version: req.string(req.version),
-            body: req.string(req.body),
-            bodyBytes: text(req.bytes(req.body).slice()),
-            headerFields: req.string(req.headerFields).replace(/\r\n$/, ""),
-            exact: req.header("X-Custom-Header"),
-            lower: req.header("x-custom-header"),
-            upper: req.header("X-CUSTOM-HEADER"),
-            dup: req.header("x-dup"),
-            absent: req.header("x-absent"),
-            buffer: text(req.buffer.slice()),
-            fd: req.clientConnFd,
-          };
-          return utf8("ok");
-        });
+        const { port } = await start(H.describeRequest());
         const client = await Client.connect(port);
         const res = await client.request(request);
         expect(res.status).toBe(200);
+        const [seen] = (await probe.values("seen", 1)) as (Record<string, unknown> | undefined)[];
         expect(seen).toBeDefined();
         expect(seen!).toMatchObject({
           method: "POST",
@@ -501,7 +463,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
 
     describe("lifecycle", () => {
       test("port 0 binds a real port that serves, readable as soon as run() returns", async () => {
-        const server = newServer({ port: 0, host: "127.0.0.1", handler: () => utf8("zero") });
+        const server = newServer({ port: 0, host: "127.0.0.1", handler: H.constant(utf8("zero")) });
         const done = server.run();
         done.catch(() => {});
         try {
@@ -515,16 +477,10 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
       });
 
       test("stop() with a request in flight delivers it, resolves, settles run(), then refuses connections", async () => {
-        const gate = Promise.withResolvers<void>();
-        const entered = Promise.withResolvers<void>();
-        const { server, port, done } = await start(async () => {
-          entered.resolve();
-          await gate.promise;
-          return utf8("finished in flight");
-        });
+        const { server, port, done } = await start(H.gated("flight", "finished in flight"));
         const client = await Client.connect(port);
         await client.write(httpRequest("GET", "/slow"));
-        await withTimeout(entered.promise, 2000, "the handler to be called");
+        await probe.entered("flight"); // the handler has been called
 
         let stopped = false;
         const stopping = server.stop().then(() => {
@@ -537,7 +493,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
         );
         await sleep(50);
         expect(stopped).toBe(false); // it waits for the in-flight response
-        gate.resolve();
+        probe.release("flight");
 
         const [res] = await client.next(1, { timeoutMs: 2000 });
         expect([res!.status, res!.text]).toEqual([200, "finished in flight"]);
@@ -600,7 +556,7 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
         ["handler not a function", { handler: "nope" }, "handler", "nope"],
         ["host 123", { host: 123 }, "host", "123"],
       ] as const)("config validation: %s throws a TypeError/RangeError naming the field", (_, override, field, value) => {
-        const config: Record<string, unknown> = { port: 0, host: "127.0.0.1", handler: () => utf8("x"), ...override };
+        const config: Record<string, unknown> = { port: 0, host: "127.0.0.1", handler: H.constant(utf8("x")), ...override };
         if (config.handler === undefined) delete config.handler;
         let error: unknown;
         try {
