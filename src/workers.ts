@@ -326,7 +326,8 @@ class WorkerPool extends Server {
       data: this.#data,
       stats: this.#stats,
     };
-    const worker = new Worker(this.#entry, { workerData: { [MARK]: m } });
+    // The script's own arguments too: a worker's process.argv would otherwise stop at the script.
+    const worker = new Worker(this.#entry, { workerData: { [MARK]: m }, argv: process.argv.slice(2) });
     const slot: Slot = { index, worker, state: "starting" };
     this.#slots.push(slot);
     worker.on("message", (message: unknown) => this.#onMessage(slot, message));
