@@ -14,6 +14,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/sendfile.h>
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__DragonFly__)
+#include <sys/uio.h>
+#endif
 
 #if defined(MSG_NOSIGNAL)
 #define FH_SEND_FLAGS MSG_NOSIGNAL
@@ -139,4 +144,53 @@ static ssize_t fh_recv(int fd, uint8_t *buf, size_t n) {
         r = recv(fd, buf, n, 0);
     } while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : r;
+}
+
+/* Sends up to n bytes of file `in` from *off to socket `out`, advancing *off.
+ * Returns bytes sent, 0 at the end of the file, or -errno (-EAGAIN when the
+ * socket is full). Each system spells sendfile its own way; where there is
+ * none, the bytes go through a small buffer. */
+static ssize_t fh_sendfile(int out, int in, int64_t *off, size_t n) {
+#if defined(__linux__)
+    off_t o = (off_t)*off;
+    ssize_t w;
+    do {
+        w = sendfile(out, in, &o, n);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) return -errno;
+    *off = (int64_t)o;
+    return w;
+#elif defined(__APPLE__)
+    off_t len = (off_t)n;
+    int r = sendfile(in, out, (off_t)*off, &len, NULL, 0);
+    if (len > 0) {
+        *off += len;
+        return (ssize_t)len;
+    }
+    if (r < 0) return errno == EINTR ? -EAGAIN : -errno;
+    return 0;
+#elif defined(__FreeBSD__) || defined(__DragonFly__)
+    off_t sent = 0;
+    int r = sendfile(in, out, (off_t)*off, n, NULL, &sent, 0);
+    if (sent > 0) {
+        *off += sent;
+        return (ssize_t)sent;
+    }
+    if (r < 0) return errno == EINTR ? -EAGAIN : -errno;
+    return 0;
+#else
+    uint8_t buf[16384];
+    ssize_t r, w;
+    struct iovec v;
+    if (n > sizeof(buf)) n = sizeof(buf);
+    do {
+        r = pread(in, buf, n, (off_t)*off);
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0) return r < 0 ? -errno : 0;
+    v.iov_base = buf;
+    v.iov_len = (size_t)r;
+    w = fh_sendv(out, &v, 1);
+    if (w > 0) *off += w;
+    return w;
+#endif
 }

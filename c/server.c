@@ -18,14 +18,34 @@
 #include <pthread.h>
 #include <time.h>
 
+/* What a place in the response queue holds. */
+#define FH_SEG_BYTES 0    /* ptr[off, len): written, then retired */
+#define FH_SEG_STREAM 1   /* bytes that arrive over time (fh_stream_write) until fh_stream_end */
+#define FH_SEG_TAKEOVER 2 /* a stream that, once at the head, makes the connection the handler's */
+#define FH_SEG_FILE 3     /* ptr[off, len) (the head), then a file by sendfile */
+
 typedef struct fh_seg {
     const uint8_t *ptr;
     size_t len, off;
-    int32_t slab;  /* released when the bytes are written; -1: none */
-    uint8_t *heap; /* freed when the bytes are written */
+    int32_t slab;  /* released when the response is done; -1: none */
+    uint8_t *heap; /* freed when the response is done (a stream's buffer: ptr == heap) */
+    size_t cap;    /* a stream's buffer size */
     uint8_t ready; /* 0: the handler has not answered yet */
     uint8_t close; /* close the connection after this response */
+    uint8_t kind;
+    uint8_t ended; /* a stream: no more bytes will come */
+    uint8_t drain_wanted; /* a stream: tell JavaScript when its buffer is written */
+    int file_fd;   /* FH_SEG_FILE: closed when done; -1: none */
+    int64_t file_off, file_left;
 } fh_seg;
+
+/* Events for JavaScript about streams and taken-over connections, four int32
+ * each: type, fd, gen, seq. */
+#define FH_EV_TAKEN 1  /* a takeover reached the head: the connection is the handler's */
+#define FH_EV_DATA 2   /* a taken-over connection has bytes to read (fh_raw_take) */
+#define FH_EV_DRAIN 3  /* a stream's buffered bytes have all been written */
+#define FH_EV_CLOSED 4 /* the connection of a stream or takeover is gone */
+#define FH_EV_END 5    /* the peer of a taken-over connection sent FIN */
 
 typedef struct fh_conn {
     int fd;
@@ -37,6 +57,7 @@ typedef struct fh_conn {
     uint32_t qhead, qlen, qcap;
     uint32_t seq_next;  /* sequence number of the next dispatched request */
     uint8_t peer_closed, no_more, blocked, lingering, listed, dirty, sent_continue, reparse;
+    uint8_t raw; /* taken over: bytes read are the handler's, not parsed */
     int64_t since_ms;   /* when the current request head (or the lingering close) began */
     int64_t last_ms;    /* the last read or write that moved bytes */
 } fh_conn;
@@ -80,6 +101,8 @@ typedef struct fh_server {
     volatile int sweep_ms;
     int max_conns;           /* 0: no limit */
     int nlinger;
+    int32_t *ev;             /* FH_EV_* events not yet taken by JavaScript */
+    int nev, ev_cap;
     /* the wake-up thread */
     pthread_t thread;
     int thread_started;
@@ -152,9 +175,26 @@ static void fh_set_interest(fh_server *s, fh_conn *c, int mask) {
 
 static fh_seg *fh_seg_at(fh_conn *c, uint32_t i) { return &c->q[(c->qhead + i) % c->qcap]; }
 
+static void fh_notify(fh_server *s, int type, fh_conn *c, uint32_t seq) {
+    if (fh_grow((void **)&s->ev, &s->ev_cap, sizeof(int32_t), s->nev + 4) < 0) return;
+    s->ev[s->nev++] = type;
+    s->ev[s->nev++] = c->fd;
+    s->ev[s->nev++] = (int32_t)c->gen;
+    s->ev[s->nev++] = (int32_t)seq;
+}
+
+/* The place of response `seq` in c's queue, or NULL. */
+static fh_seg *fh_seg_find(fh_conn *c, int seq, uint32_t *idx) {
+    uint32_t i = (uint32_t)seq - (c->seq_next - c->qlen);
+    if (i >= c->qlen) return NULL;
+    if (idx != NULL) *idx = i;
+    return fh_seg_at(c, i);
+}
+
 static void fh_seg_done(fh_server *s, fh_seg *g) {
     if (g->slab >= 0) fh_pool_release(&s->pool, g->slab);
     free(g->heap);
+    if (g->kind == FH_SEG_FILE && g->file_fd >= 0) close(g->file_fd);
     memset(g, 0, sizeof(*g));
     g->slab = -1;
 }
@@ -185,6 +225,9 @@ static fh_seg *fh_seg_push(fh_conn *c) {
 static void fh_queue_clear(fh_server *s, fh_conn *c) {
     while (c->qlen > 0) {
         fh_seg *g = fh_seg_at(c, 0);
+        /* A stream's writer, or the taker of the connection, must learn it is gone. */
+        if (g->ready && (g->kind == FH_SEG_STREAM || g->kind == FH_SEG_TAKEOVER))
+            fh_notify(s, FH_EV_CLOSED, c, c->seq_next - c->qlen);
         if (g->ready) fh_seg_done(s, g);
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
@@ -232,9 +275,89 @@ static void fh_conn_settle(fh_server *s, fh_conn *c) {
         }
         if (c->reparse) fh_list_ready(s, c); /* a request waits for its 100 Continue */
         if (!c->peer_closed) mask |= FH_READABLE;
+    } else if (c->raw && !c->peer_closed && c->rlen < c->rcap) {
+        mask |= FH_READABLE; /* a taken-over connection: its bytes are read for the handler */
     }
     if (c->blocked) mask |= FH_WRITABLE;
     fh_set_interest(s, c, mask);
+}
+
+/* Retires the head place; closes after it if it says so. Returns -1 when the
+ * connection is closing, else 1. */
+static int fh_retire_head(fh_server *s, fh_conn *c) {
+    fh_seg *g = fh_seg_at(c, 0);
+    int closing = g->close;
+    fh_seg_done(s, g);
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qlen--;
+    if (closing) {
+        fh_conn_linger(s, c);
+        return -1;
+    }
+    return 1;
+}
+
+/* Writes a stream, a takeover or a file at the head of the queue. Returns 1
+ * when it was retired (go on), 0 when it waits (for bytes or writability),
+ * -1 when the connection was closed. */
+static int fh_flush_special(fh_server *s, fh_conn *c, fh_seg *g) {
+    if (g->kind == FH_SEG_TAKEOVER && !c->raw) {
+        /* Everything before it is written: the connection is the handler's now,
+         * with whatever bytes the client sent after the request. */
+        c->raw = 1;
+        /* The request is over: its arena goes back (poisoned in debug mode). */
+        if (g->slab >= 0) fh_pool_release(&s->pool, g->slab);
+        g->slab = -1;
+        fh_notify(s, FH_EV_TAKEN, c, c->seq_next - c->qlen);
+        if (c->rlen > 0) fh_notify(s, FH_EV_DATA, c, c->seq_next - c->qlen);
+    }
+    while (g->off < g->len) {
+        struct iovec v;
+        ssize_t w;
+        v.iov_base = (void *)(g->ptr + g->off);
+        v.iov_len = g->len - g->off;
+        w = fh_sendv(c->fd, &v, 1);
+        if (w == -EAGAIN || w == -EWOULDBLOCK) {
+            c->blocked = 1;
+            return 0;
+        }
+        if (w < 0) {
+            fh_conn_close(s, c);
+            return -1;
+        }
+        g->off += (size_t)w;
+        c->last_ms = s->now_ms;
+    }
+    if (g->kind == FH_SEG_FILE) {
+        while (g->file_left > 0) {
+            int64_t want = g->file_left > (1 << 30) ? (1 << 30) : g->file_left;
+            ssize_t w = fh_sendfile(c->fd, g->file_fd, &g->file_off, (size_t)want);
+            if (w == -EAGAIN || w == -EWOULDBLOCK) {
+                c->blocked = 1;
+                return 0;
+            }
+            if (w <= 0) {
+                /* An error, or the file shrank: the promised length cannot be kept. */
+                fh_conn_close(s, c);
+                return -1;
+            }
+            g->file_left -= w;
+            c->last_ms = s->now_ms;
+        }
+        return fh_retire_head(s, c);
+    }
+    /* A stream: everything it has so far is written. */
+    g->off = g->len = 0;
+    if (g->drain_wanted) {
+        g->drain_wanted = 0;
+        fh_notify(s, FH_EV_DRAIN, c, c->seq_next - c->qlen);
+    }
+    if (!g->ended) return 0;
+    if (g->kind == FH_SEG_TAKEOVER) {
+        fh_conn_close(s, c); /* a taken-over connection ends when its taker closes it */
+        return -1;
+    }
+    return fh_retire_head(s, c);
 }
 
 /* Writes the ready responses at the head of the queue, several per sendmsg. */
@@ -246,9 +369,15 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
         size_t total = 0;
         ssize_t w;
         int closing = 0;
+        if (c->qlen > 0 && fh_seg_at(c, 0)->ready && fh_seg_at(c, 0)->kind != FH_SEG_BYTES) {
+            int r = fh_flush_special(s, c, fh_seg_at(c, 0));
+            if (r < 0) return; /* closed */
+            if (r == 0) break; /* waits for bytes, or for writability */
+            continue;
+        }
         for (i = 0; i < c->qlen && n < FH_IOV_MAX; i++) {
             fh_seg *g = fh_seg_at(c, i);
-            if (!g->ready) break;
+            if (!g->ready || g->kind != FH_SEG_BYTES) break;
             if (g->len > g->off) {
                 iov[n].iov_base = (void *)(g->ptr + g->off);
                 iov[n].iov_len = g->len - g->off;
@@ -278,7 +407,7 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
         while (c->qlen > 0) {
             fh_seg *g = fh_seg_at(c, 0);
             size_t rem;
-            if (!g->ready) break;
+            if (!g->ready || g->kind != FH_SEG_BYTES) break;
             rem = g->len - g->off;
             if ((size_t)w < rem) {
                 g->off += (size_t)w;
@@ -296,7 +425,7 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
             fh_conn_linger(s, c);
             return;
         }
-        if ((size_t)w < total && c->qlen > 0 && fh_seg_at(c, 0)->ready) {
+        if ((size_t)w < total && c->qlen > 0 && fh_seg_at(c, 0)->ready && fh_seg_at(c, 0)->kind == FH_SEG_BYTES) {
             /* A short write: the socket buffer is full. */
             c->blocked = 1;
             break;
@@ -482,6 +611,27 @@ static void fh_conn_read(fh_server *s, fh_conn *c, int mask) {
             r = fh_recv(c->fd, sink, sizeof(sink));
         } while (r > 0);
         if (r == 0 || r != -EAGAIN) fh_conn_close(s, c);
+        return;
+    }
+    if (c->raw) {
+        /* Taken over: read for the handler, who takes the bytes (fh_raw_take). */
+        if (c->rlen == c->rcap) {
+            fh_conn_settle(s, c);
+            return;
+        }
+        r = fh_recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (r > 0) {
+            c->rlen += (size_t)r;
+            c->last_ms = s->now_ms;
+            fh_notify(s, FH_EV_DATA, c, c->seq_next - c->qlen);
+        } else if (r == 0) {
+            c->peer_closed = 1;
+            fh_notify(s, FH_EV_END, c, c->seq_next - c->qlen);
+        } else if (r != -EAGAIN && r != -EWOULDBLOCK) {
+            fh_conn_close(s, c);
+            return;
+        }
+        fh_conn_settle(s, c);
         return;
     }
     if (c->qlen > 0 || c->no_more) {
@@ -770,6 +920,179 @@ int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *
     return s->nready > 0;
 }
 
+/* ---- streams, takeovers and files ------------------------------------------ */
+
+/* The place of response `seq`, if its connection is alive and the place is
+ * a stream or takeover JavaScript opened. */
+static fh_seg *fh_stream_seg(fh_server *s, int fd, int gen, int seq, fh_conn **pc, uint32_t *idx) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    fh_seg *g;
+    if (c == NULL || c->lingering) return NULL;
+    g = fh_seg_find(c, seq, idx);
+    if (g == NULL || !g->ready || (g->kind != FH_SEG_STREAM && g->kind != FH_SEG_TAKEOVER)) return NULL;
+    *pc = c;
+    return g;
+}
+
+static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n) {
+    if (n == 0) return 0;
+    if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
+    if (g->len + n > g->cap) {
+        size_t ncap = g->cap ? g->cap : 4096;
+        uint8_t *nb;
+        if (g->off > 0) { /* compact first */
+            memmove(g->heap, g->heap + g->off, g->len - g->off);
+            g->len -= g->off;
+            g->off = 0;
+        }
+        while (ncap < g->len + n) ncap *= 2;
+        if (ncap != g->cap) {
+            nb = realloc(g->heap, ncap);
+            if (nb == NULL) return -ENOMEM;
+            g->heap = nb;
+            g->cap = ncap;
+        }
+    }
+    memcpy(g->heap + g->len, bytes, n);
+    g->len += n;
+    g->ptr = g->heap;
+    return 0;
+}
+
+/*
+ * Answers request `seq` with a stream (kind 1: bytes written over time, then
+ * the connection serves on) or a takeover (kind 2: once every earlier
+ * response is written, the connection is the handler's). The arena's
+ * [off, off+len) is sent first (a stream's head); the arena is kept until the
+ * stream ends (a takeover's as soon as the connection is handed over). The
+ * head lives in slab `data_slab` of the arena that begins with `slab`.
+ * Returns 1 when connections wait to be parsed, 0, or -EPIPE when the
+ * connection is gone (the arena is released).
+ */
+int fh_stream_open(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int kind, int off, int len) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    int in_arena = fh_pool_in_arena(&s->pool, slab, data_slab);
+    uint8_t *arena = in_arena ? fh_pool_ptr(&s->pool, data_slab) : NULL;
+    size_t asize = in_arena ? fh_pool_size(&s->pool, data_slab) : 0;
+    uint32_t idx = 0;
+    fh_seg *g = c ? fh_seg_find(c, seq, &idx) : NULL;
+    s->now_ms = fh_now_ms();
+    if (g == NULL || c->lingering || g->ready || arena == NULL || off < 0 || len < 0 ||
+        (size_t)off + (size_t)len > asize || (kind != FH_SEG_STREAM && kind != FH_SEG_TAKEOVER)) {
+        fh_pool_release(&s->pool, slab);
+        return -EPIPE;
+    }
+    g->ready = 1;
+    g->kind = (uint8_t)kind;
+    g->slab = slab;
+    if (fh_stream_append(g, arena + off, (size_t)len) < 0) {
+        fh_conn_close(s, c);
+        return -EPIPE;
+    }
+    if (kind == FH_SEG_TAKEOVER) c->no_more = 1; /* nothing after it is parsed */
+    if (idx == 0) fh_conn_flush(s, c);
+    return s->nready > 0;
+}
+
+/* Appends bytes to an open stream and writes what the socket takes. Returns
+ * the bytes still buffered (JavaScript waits for FH_EV_DRAIN when it wants
+ * them gone), or -EPIPE when the connection is gone. */
+int fh_stream_write(fh_server *s, int fd, int gen, int seq, const uint8_t *bytes, int n) {
+    fh_conn *c = NULL;
+    uint32_t idx = 0;
+    fh_seg *g = fh_stream_seg(s, fd, gen, seq, &c, &idx);
+    s->now_ms = fh_now_ms();
+    if (g == NULL || g->ended || n < 0) return -EPIPE;
+    if (fh_stream_append(g, bytes, (size_t)n) < 0) {
+        fh_conn_close(s, c);
+        return -EPIPE;
+    }
+    if (idx == 0 && !c->blocked) {
+        fh_conn_flush(s, c);
+        if (fh_lookup(s, fd, (uint32_t)gen) != c) return -EPIPE;
+        g = fh_seg_find(c, seq, NULL);
+        if (g == NULL) return 0;
+    }
+    if (g->len > g->off) g->drain_wanted = 1;
+    return (int)(g->len - g->off);
+}
+
+/* Ends a stream (close: and the connection after it) or a takeover (always
+ * closes). Returns 1 when connections wait to be parsed, 0, or -EPIPE. */
+int fh_stream_end(fh_server *s, int fd, int gen, int seq, int close_after) {
+    fh_conn *c = NULL;
+    uint32_t idx = 0;
+    fh_seg *g = fh_stream_seg(s, fd, gen, seq, &c, &idx);
+    s->now_ms = fh_now_ms();
+    if (g == NULL) return -EPIPE;
+    g->ended = 1;
+    if (close_after) g->close = 1;
+    if (idx == 0) fh_conn_flush(s, c);
+    return s->nready > 0;
+}
+
+/* Copies up to max bytes a taken-over connection has read into dst. Returns
+ * the count, or -EPIPE when the connection is gone. */
+int fh_raw_take(fh_server *s, int fd, int gen, uint8_t *dst, int max) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    size_t n;
+    if (c == NULL || !c->raw || max < 0) return -EPIPE;
+    n = c->rlen < (size_t)max ? c->rlen : (size_t)max;
+    memcpy(dst, c->rbuf, n);
+    memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+    c->rlen -= n;
+    fh_conn_settle(s, c);
+    return (int)n;
+}
+
+/*
+ * Answers request `seq` with [off, off+len) of slab `data_slab` of its arena
+ * (a head) followed by
+ * `file_len` bytes of the open file `file_fd` from `file_off`, by sendfile,
+ * resumed on writability. The core owns file_fd from here and closes it.
+ * Returns 1 when connections wait to be parsed, 0, or -EPIPE.
+ */
+int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int off, int len,
+                    int file_fd, double file_off, double file_len, int flags) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    int in_arena = fh_pool_in_arena(&s->pool, slab, data_slab);
+    uint8_t *arena = in_arena ? fh_pool_ptr(&s->pool, data_slab) : NULL;
+    size_t asize = in_arena ? fh_pool_size(&s->pool, data_slab) : 0;
+    uint32_t idx = 0;
+    fh_seg *g = c ? fh_seg_find(c, seq, &idx) : NULL;
+    s->now_ms = fh_now_ms();
+    if (g == NULL || c->lingering || g->ready || arena == NULL || off < 0 || len < 0 ||
+        (size_t)off + (size_t)len > asize || file_off < 0 || file_len < 0) {
+        fh_pool_release(&s->pool, slab);
+        if (file_fd >= 0) close(file_fd);
+        return -EPIPE;
+    }
+    g->ready = 1;
+    g->kind = FH_SEG_FILE;
+    g->slab = slab;
+    g->ptr = arena + off;
+    g->len = (size_t)len;
+    g->file_fd = file_fd;
+    g->file_off = (int64_t)file_off;
+    g->file_left = (int64_t)file_len;
+    g->close = (flags & FH_RF_CLOSE) ? 1 : 0;
+    if (idx == 0) fh_conn_flush(s, c);
+    return s->nready > 0;
+}
+
+/* Hands JavaScript the stream and takeover events: four int32 each (type,
+ * fd, gen, seq). Returns how many events were written. */
+int fh_events_take(fh_server *s, int32_t *out, int max) {
+    int n = s->nev / 4 < max ? s->nev / 4 : max;
+    memcpy(out, s->ev, sizeof(int32_t) * 4 * (size_t)n);
+    memmove(s->ev, s->ev + 4 * n, sizeof(int32_t) * (size_t)(s->nev - 4 * n));
+    s->nev -= 4 * n;
+    return n;
+}
+
+/* Whether events wait for JavaScript. */
+int fh_events_pending(fh_server *s) { return s->nev / 4; }
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 /* Creates a server listening on host:port, or, with listen_fd >= 0, on a
@@ -978,7 +1301,7 @@ int fh_stop(fh_server *s, int force) {
     for (fd = 0; fd < s->conns_cap; fd++) {
         fh_conn *c = s->conns[fd];
         if (c == NULL) continue;
-        if (force) fh_conn_close(s, c);
+        if (force || c->raw) fh_conn_close(s, c); /* a taken-over connection is out of HTTP's hands */
         else if (c->qlen == 0 && !c->lingering) fh_conn_linger(s, c);
         else c->no_more = 1;
     }
@@ -1006,6 +1329,7 @@ void fh_destroy(fh_server *s) {
     free(s->ready);
     free(s->ready_spare);
     free(s->dirty);
+    free(s->ev);
     free(s->desc);
     free(s->events);
     free(s);

@@ -12,7 +12,9 @@ export interface Slice {
   len: number;
 }
 
+import { closeSync, fstatSync, openSync } from "node:fs";
 import { Arena, type ArenaHost } from "./arena.ts";
+import type { Connection } from "./connection.ts";
 import { REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
 import { ascii, checkHeader, statusLine, type HeadersInit, type HeadWriter } from "./response.ts";
 
@@ -54,6 +56,27 @@ export interface RequestHost {
 }
 
 const CL_PREFIX = ascii("Content-Length: ");
+
+/**
+ * What a handler returns after {@link HttpRequest.takeover},
+ * {@link HttpRequest.stream} or {@link HttpRequest.sendFile}: those methods
+ * return it, and the handler must return it as it is.
+ */
+export const HANDED_OVER: Uint8Array = new Uint8Array(0);
+
+/** @internal A takeover, stream or file the handler asked for. */
+export type Special =
+  | { kind: "takeover" | "reusable"; fn: (conn: Connection) => unknown; head: null }
+  | { kind: "stream"; fn: (conn: Connection) => unknown; head: Uint8Array; chunked: boolean; bodyless: boolean }
+  | { kind: "file"; head: Uint8Array; fd: number; size: number };
+
+const MIME: Record<string, string> = {
+  html: "text/html; charset=utf-8", htm: "text/html; charset=utf-8", css: "text/css; charset=utf-8",
+  js: "text/javascript; charset=utf-8", mjs: "text/javascript; charset=utf-8", json: "application/json",
+  txt: "text/plain; charset=utf-8", svg: "image/svg+xml", png: "image/png", jpg: "image/jpeg",
+  jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", ico: "image/x-icon", wasm: "application/wasm",
+  pdf: "application/pdf", xml: "application/xml", woff2: "font/woff2", mp4: "video/mp4",
+};
 const CONN_CLOSE = ascii("Connection: close\r\n");
 const CONN_KEEP = ascii("Connection: keep-alive\r\n");
 
@@ -99,6 +122,8 @@ export class HttpRequest {
   _slab = -1;
   /** @internal */
   _flags = 0;
+  /** @internal A takeover, stream or file the handler asked for. */
+  _special: Special | null = null;
   /** @internal When the request was handed to the handler (trace mode). */
   _t0 = 0;
   /** @internal The last response() built: the view, its slab and its offset there. */
@@ -141,6 +166,7 @@ export class HttpRequest {
     this.target.len = d[b + 17]!;
     this.#arenaLive = false;
     this._outSlab = -1; // _out (kept for reuse) describes this request's response only once rebuilt
+    this._special = null;
   }
 
   /** Per-request memory, freed as a unit once the response has been written. See {@link Arena}. */
@@ -169,10 +195,15 @@ export class HttpRequest {
    * `Content-Length` and `Transfer-Encoding` are the server's to set.
    */
   response(status: number, body?: string | Uint8Array | null, headers?: HeadersInit): Uint8Array {
+    return this.#build(status, body, headers, false);
+  }
+
+  /** The response builder; `headOnly`: a head whose framing headers the caller gives (stream, file). */
+  #build(status: number, body: string | Uint8Array | null | undefined, headers: HeadersInit | undefined, headOnly: boolean): Uint8Array {
     if (!Number.isInteger(status) || status < 100 || status > 599) {
       throw new RangeError(`fasthttp: status must be an integer from 100 to 599 (got ${status})`);
     }
-    const noBody = status < 200 || status === 204 || status === 304;
+    const noBody = status < 200 || status === 204 || status === 304 || headOnly;
     let bodyLen = 0;
     let ascii = false;
     if (body !== undefined && body !== null) {
@@ -192,7 +223,7 @@ export class HttpRequest {
       for (const [name, value] of entries(headers)) {
         checkHeader(name, value);
         const n = name.length;
-        if (n === 14 || n === 17) {
+        if ((n === 14 || n === 17) && !headOnly) {
           const l = name.toLowerCase();
           if (l === "content-length" || l === "transfer-encoding") {
             throw new TypeError(`fasthttp: ${name} is set by response(); pass the body instead`);
@@ -270,6 +301,120 @@ export class HttpRequest {
       return out;
     }
     return (this._out = view.subarray(start, p));
+  }
+
+  /**
+   * Takes the connection over. Once every response before this one has been
+   * written, `fn` gets a {@link Connection}: the server sends nothing more and
+   * no longer reads requests from it; what the client sends arrives in
+   * `conn.ondata`. The connection is yours until you `close()` it (or the
+   * client does). This is what Server-Sent Events and WebSocket need.
+   *
+   * With `{ reusable: true }` the handler writes its whole response itself
+   * (status line, headers, body) and the server serves the next request on
+   * the connection once `fn`'s promise settles (or `conn.end()`).
+   *
+   * The request (and its arena) stays valid until `fn` is called for a
+   * manual takeover — read what you need first — and, for a reusable one,
+   * until it ends. Return the value this method returns.
+   *
+   * @example
+   * ```ts
+   * return req.takeover(async (conn) => {
+   *   await conn.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
+   *   const t = setInterval(() => conn.write(`data: ${Date.now()}\n\n`).catch(() => {}), 500);
+   *   conn.closed.then(() => clearInterval(t));
+   * });
+   * ```
+   */
+  takeover(fn: (conn: Connection) => unknown, options: { reusable?: boolean } = {}): Uint8Array {
+    if (typeof fn !== "function") throw new TypeError("fasthttp: takeover() needs a function");
+    this.#handOver({ kind: options.reusable ? "reusable" : "takeover", fn, head: null });
+    return HANDED_OVER;
+  }
+
+  /**
+   * Streams a response: the status line and headers now, then the body as
+   * `fn` writes it (`conn.write()`, one chunk each, with chunked transfer
+   * coding; awaiting a write is backpressure). The response ends when `fn`'s
+   * promise settles (or at `conn.end()`), and the connection serves on. For
+   * HEAD nothing of the body is sent; an HTTP/1.0 client gets the body
+   * unframed and the connection closes after it. Return the value this
+   * method returns.
+   */
+  stream(status: number, headers: HeadersInit | undefined, fn: (conn: Connection) => unknown): Uint8Array {
+    if (typeof fn !== "function") throw new TypeError("fasthttp: stream() needs a function");
+    const http10 = (this._flags & REQ_HTTP10) !== 0;
+    const bodyless = (this._flags & REQ_HEAD) !== 0 || status === 204 || status === 304 || status < 200;
+    const extra: [string, string][] = [];
+    if (!bodyless && !http10) extra.push(["Transfer-Encoding", "chunked"]);
+    if (http10 && !bodyless) extra.push(["Connection", "close"]);
+    const head = this.#head(status, headers, extra);
+    this.#handOver({ kind: "stream", fn, head, chunked: !bodyless && !http10, bodyless });
+    if (http10 && !bodyless) this._flags &= ~REQ_KEEP_ALIVE;
+    return HANDED_OVER;
+  }
+
+  /**
+   * Sends a file: the status line and headers (with `Content-Length` and a
+   * `Content-Type` from the extension unless you give one), then the file by
+   * `sendfile`, resumed whenever the socket can take more; the file is never
+   * read into JavaScript. A missing file is answered 404 and an unreadable
+   * one 403, decided before any byte is sent. Return what this returns.
+   */
+  sendFile(path: string, options: { status?: number; headers?: HeadersInit } = {}): Uint8Array {
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") return this.response(403, "Forbidden\n");
+      return this.response(404, "Not Found\n");
+    }
+    let size: number;
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) {
+        closeSync(fd);
+        return this.response(404, "Not Found\n");
+      }
+      size = st.size;
+    } catch {
+      closeSync(fd);
+      return this.response(403, "Forbidden\n");
+    }
+    const extra: [string, string][] = [["Content-Length", String(size)]];
+    let typed = false;
+    if (options.headers !== undefined) {
+      for (const [name] of entries(options.headers)) if (name.toLowerCase() === "content-type") typed = true;
+    }
+    if (!typed) {
+      const dot = path.lastIndexOf(".");
+      extra.push(["Content-Type", MIME[path.slice(dot + 1).toLowerCase()] ?? "application/octet-stream"]);
+    }
+    const head = this.#head(options.status ?? 200, options.headers, extra);
+    if ((this._flags & REQ_HEAD) !== 0) {
+      closeSync(fd);
+      return head;
+    }
+    this.#handOver({ kind: "file", head, fd, size });
+    return HANDED_OVER;
+  }
+
+  #handOver(sp: Special): void {
+    if (this._special !== null) {
+      if (sp.kind === "file") closeSync(sp.fd);
+      throw new Error("fasthttp: this request was already handed over (takeover, stream or sendFile)");
+    }
+    this._special = sp;
+  }
+
+  /** A response head built in the arena: status line, Date, headers, extra, Connection. */
+  #head(status: number, headers: HeadersInit | undefined, extra: [string, string][]): Uint8Array {
+    const all: [string, string][] = [];
+    if (headers !== undefined) for (const [n, v] of entries(headers)) all.push([n, v]);
+    for (const h of extra) all.push(h);
+    return this.#build(status, null, all, true);
   }
 
   /** The slice decoded as UTF-8 text. */

@@ -27,7 +27,9 @@ import {
   RF_RAW,
 } from "./layout.ts";
 import type { ArenaHost, SliceBuffer } from "./arena.ts";
-import { HttpRequest, type RequestHost } from "./request.ts";
+import { closeSync } from "node:fs";
+import { Connection, type ConnectionHost, type ConnectionMode } from "./connection.ts";
+import { HANDED_OVER, HttpRequest, type RequestHost } from "./request.ts";
 import { HeadWriter, isRawResponse, RESPONSE_500 } from "./response.ts";
 
 /** Requests one poll may return. */
@@ -81,6 +83,17 @@ export class Server {
   /** One request object per arena slab, reused with it. */
   #reqs: (HttpRequest | undefined)[] = [];
   #trace = process.env.FASTHTTP_TRACE_ARENA === "1";
+  /** Streams and taken-over connections, by "fd:gen:seq". */
+  #conns = new Map<string, Connection>();
+  #takers = new Map<string, (conn: Connection) => unknown>();
+  #evBuf = new Int32Array(64 * 4);
+  #scratch = new Uint8Array(65536);
+  #connHost: ConnectionHost = {
+    core: undefined as unknown as Core,
+    srv: () => this.#srv,
+    poke: () => this.#schedule(),
+    forget: (conn: Connection) => void this.#conns.delete(conn._key),
+  };
   #traceInfo: (string | number)[][] = [];
   #traceIds = new Int32Array(256);
   #traceMs = new Float64Array(256);
@@ -166,6 +179,7 @@ export class Server {
       slabSize: cfg.arenaSlabSize,
     };
     this.#host = { arena, heads: this.#heads };
+    this.#connHost.core = core;
     if (this.#trace) core.fh_server_trace(srv, 1);
     this.#wake = new JSCallback(() => this.#drain(), { args: [], returns: "void", threadsafe: true });
     const rc = core.fh_start(srv, this.#wake.ptr);
@@ -253,6 +267,9 @@ export class Server {
           this.#batch(core, srv, n);
           if (this.#trace) this.#traceTake(core, srv);
           idle = 0;
+        }
+        if (this.#conns.size > 0) this.#pumpEvents(core, srv);
+        if (n > 0) {
         } else if (n < 0) {
           console.error(`fasthttp: poll failed: ${describeError(n)}`);
           break;
@@ -331,6 +348,7 @@ export class Server {
    * copied into the arena when they fit, else handed over from JS memory.
    */
   #place(core: Core, srv: Pointer, req: HttpRequest, res: Uint8Array, row: number): number {
+    if (req._special !== null || res === HANDED_OVER) return this.#handOver(core, srv, req, res, row);
     const flags = req._flags;
     const keep = (flags & REQ_KEEP_ALIVE) !== 0;
     let rflags = keep ? 0 : RF_CLOSE;
@@ -437,6 +455,108 @@ export class Server {
     );
     if (more) this.#schedule();
     return R_DONE;
+  }
+
+  /** Streams, takeovers and files: the core takes them through their own calls. */
+  #handOver(core: Core, srv: Pointer, req: HttpRequest, res: Uint8Array, row: number): number {
+    const sp = req._special;
+    req._special = null;
+    if (sp === null || res !== HANDED_OVER) {
+      if (sp !== null && sp.kind === "file") closeSync(sp.fd);
+      console.error(
+        sp === null
+          ? `fasthttp: the handler returned HANDED_OVER for ${describe(req)} without handing the request over; answered 500`
+          : `fasthttp: the handler called ${sp.kind === "file" ? "sendFile" : sp.kind === "stream" ? "stream" : "takeover"}() for ${describe(req)} but did not return its result; answered 500`,
+      );
+      return this.#place(core, srv, req, RESPONSE_500, row);
+    }
+    const fd = req.clientConnFd | 0;
+    const gen = req._gen | 0;
+    const seq = req._seq | 0;
+    const slab = req._slab | 0;
+    let headSlab = slab;
+    let off = 0;
+    let len = 0;
+    if (sp.kind === "file" || sp.kind === "stream") {
+      headSlab = req._outSlab;
+      off = req._outOff;
+      len = sp.head.length;
+    }
+    if (sp.kind === "file") {
+      const rflags = (req._flags & REQ_KEEP_ALIVE) !== 0 ? 0 : RF_CLOSE;
+      const r = core.fh_respond_file(srv, fd, gen, seq, slab, headSlab | 0, off | 0, len | 0, sp.fd, 0, sp.size, rflags);
+      if (r > 0) this.#schedule();
+      return R_DONE;
+    }
+    const mode: ConnectionMode = sp.kind;
+    const kind = mode === "takeover" ? 2 : 1;
+    const r = core.fh_stream_open(srv, fd, gen, seq, slab, headSlab | 0, kind, off | 0, len | 0);
+    if (r < 0) return R_DONE; // the client is gone; the core released the arena
+    if (r > 0) this.#schedule();
+    const closeOnEnd = mode === "takeover" || (req._flags & REQ_KEEP_ALIVE) === 0;
+    const chunked = sp.kind === "stream" && sp.chunked;
+    const bodyless = sp.kind === "stream" && sp.bodyless;
+    const conn = new Connection(this.#connHost, fd, gen, seq, mode, chunked, bodyless, closeOnEnd);
+    this.#conns.set(conn._key, conn);
+    if (mode === "takeover") this.#takers.set(conn._key, sp.fn);
+    else this.#runHandOver(conn, sp.fn, mode);
+    this.#pumpEvents(core, srv);
+    return R_DONE;
+  }
+
+  #runHandOver(conn: Connection, fn: (conn: Connection) => unknown, mode: ConnectionMode): void {
+    const fail = (e: unknown) => {
+      console.error(`fasthttp: a ${mode} callback failed; the connection is closed:`, e);
+      conn.close();
+    };
+    let r: unknown;
+    try {
+      r = fn(conn);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    Promise.resolve(r).then(() => {
+      if (mode !== "takeover") conn.end();
+    }, fail);
+  }
+
+  /** Stream and takeover events from the core. */
+  #pumpEvents(core: Core, srv: Pointer): void {
+    const ev = this.#evBuf;
+    for (;;) {
+      const n = core.fh_events_take(srv, ev, 64);
+      for (let k = 0; k < n; k++) {
+        const type = ev[k * 4]!;
+        const fd = ev[k * 4 + 1]!;
+        const gen = ev[k * 4 + 2]!;
+        const key = `${fd}:${gen}:${ev[k * 4 + 3]!}`;
+        const conn = this.#conns.get(key);
+        if (conn === undefined) continue;
+        if (type === 1) {
+          const fn = this.#takers.get(key);
+          this.#takers.delete(key);
+          if (fn !== undefined) this.#runHandOver(conn, fn, "takeover");
+        } else if (type === 2) {
+          const scratch = this.#scratch;
+          for (;;) {
+            const got = core.fh_raw_take(srv, fd, gen, scratch, scratch.length);
+            if (got <= 0) break;
+            conn._data(scratch.slice(0, got));
+            if (got < scratch.length) break;
+          }
+        } else if (type === 3) {
+          conn._drained();
+        } else if (type === 4) {
+          this.#conns.delete(key);
+          this.#takers.delete(key);
+          conn._closed();
+        } else if (type === 5) {
+          conn.close(); // the client sent FIN: the conversation is over
+        }
+      }
+      if (n < 64) break;
+    }
   }
 
   #traceBegin(req: HttpRequest): void {
