@@ -18,7 +18,10 @@ import { type Server } from "./server.ts";
 import { createServer } from "./workers.ts";
 
 export type { Handler, ServerConfig, WorkerInfo } from "./config.ts";
-export { HttpRequest, type Slice } from "./request.ts";
+export { HANDED_OVER, HttpRequest, type Slice } from "./request.ts";
+export { Arena } from "./arena.ts";
+export { Connection, type ConnectionMode } from "./connection.ts";
+export type { HeadersInit } from "./response.ts";
 export { Server, type ServerStats } from "./server.ts";
 
 /**
