@@ -114,7 +114,10 @@ export class Connection {
     } else {
       pending = this.#send(bytes);
     }
-    if (pending < 0) return Promise.reject(new Error("fasthttp: the connection is closed"));
+    if (pending < 0) {
+      this._closed(); // the core found the connection gone: closed resolves now, not at its event
+      return Promise.reject(new Error("fasthttp: the connection is closed"));
+    }
     if (pending === 0) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drains.push({ resolve, reject }));
   }
@@ -147,7 +150,8 @@ export class Connection {
     this.#done = true;
     if (srv !== null) {
       const r = this.#host.core.fh_stream_end(srv, this.fd | 0, this.#gen | 0, this.#seq | 0, close ? 1 : 0);
-      if (r > 0) this.#host.poke();
+      // Requests may wait to be parsed, or the end handed over a takeover queued behind: poll now.
+      if (r > 0 || this.#host.core.fh_events_pending(srv) > 0) this.#host.poke();
     }
     // Bytes already written will still go out: writers waiting on them are done.
     this._drained();

@@ -12,7 +12,7 @@ export interface Slice {
   len: number;
 }
 
-import { closeSync, fstatSync, openSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
 import { Arena, type ArenaHost } from "./arena.ts";
 import type { Connection } from "./connection.ts";
 import { REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
@@ -359,13 +359,16 @@ export class HttpRequest {
    * Sends a file: the status line and headers (with `Content-Length` and a
    * `Content-Type` from the extension unless you give one), then the file by
    * `sendfile`, resumed whenever the socket can take more; the file is never
-   * read into JavaScript. A missing file is answered 404 and an unreadable
-   * one 403, decided before any byte is sent. Return what this returns.
+   * read into JavaScript. A missing file (or a directory, a FIFO, a device)
+   * is answered 404 and an unreadable one 403, decided before any byte is
+   * sent. For HEAD, and for a status without a body (1xx, 204, 304), only the
+   * head is sent. Return what this returns.
    */
   sendFile(path: string, options: { status?: number; headers?: HeadersInit } = {}): Uint8Array {
     let fd: number;
     try {
-      fd = openSync(path, "r");
+      // O_NONBLOCK: opening a FIFO must not block the loop until a writer comes (it is then refused).
+      fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM") return this.response(403, "Forbidden\n");
@@ -383,17 +386,27 @@ export class HttpRequest {
       closeSync(fd);
       return this.response(403, "Forbidden\n");
     }
-    const extra: [string, string][] = [["Content-Length", String(size)]];
+    const status = options.status ?? 200;
+    // 1xx, 204 and 304 have no body: the file is not sent (a 204 or 1xx has no Content-Length either).
+    const noBody = status < 200 || status === 204 || status === 304;
+    const extra: [string, string][] = status < 200 || status === 204 ? [] : [["Content-Length", String(size)]];
     let typed = false;
     if (options.headers !== undefined) {
       for (const [name] of entries(options.headers)) if (name.toLowerCase() === "content-type") typed = true;
     }
     if (!typed) {
       const dot = path.lastIndexOf(".");
-      extra.push(["Content-Type", MIME[path.slice(dot + 1).toLowerCase()] ?? "application/octet-stream"]);
+      const ext = path.slice(dot + 1).toLowerCase();
+      extra.push(["Content-Type", Object.hasOwn(MIME, ext) ? MIME[ext]! : "application/octet-stream"]);
     }
-    const head = this.#head(options.status ?? 200, options.headers, extra);
-    if ((this._flags & REQ_HEAD) !== 0) {
+    let head: Uint8Array;
+    try {
+      head = this.#head(status, options.headers, extra);
+    } catch (e) {
+      closeSync(fd); // a bad status or header: answered 500, and the file is not left open
+      throw e;
+    }
+    if ((this._flags & REQ_HEAD) !== 0 || noBody) {
       closeSync(fd);
       return head;
     }

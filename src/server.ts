@@ -602,6 +602,8 @@ export class Server {
     }
     this.#heads.tick(Date.now());
     this.#place(this.#core!, srv, req, res as Uint8Array, -1);
+    // Writing this response may have handed over a takeover queued behind it: start it now.
+    if (this.#conns.size > 0) this.#pumpEvents(this.#core!, srv);
     if (this.#trace) this.#traceTake(this.#core!, srv);
     if (this.#state === "stopping") this.#schedule();
   }
