@@ -362,6 +362,37 @@ describe("manual takeover", () => {
     }
   });
 
+  test("idle and header timeouts do not apply to a taken-over connection or a stream", async () => {
+    const s = await startServer(
+      (req) => {
+        if (req.string(req.path) === "/stream") {
+          return req.stream(200, {}, async (c) => {
+            await c.write("a");
+            await sleep(600);
+            await c.write("b");
+          });
+        }
+        return req.takeover((c) => {
+          c.ondata = (chunk) => void c.write(chunk);
+        });
+      },
+      { idleTimeout: 0.2, headerTimeout: 0.2 },
+    );
+    const r = await Raw.connect(s.port);
+    r.write(concat(httpRequest("GET", "/take"), "partial HTTP-looking head without an end"));
+    await r.waitText("without an end");
+    await sleep(600);
+    expect(r.closed).toBe(false);
+    r.write("still here");
+    await r.waitText("still here");
+    r.destroy();
+    const c = await Client.connect(s.port);
+    const res = await c.request(httpRequest("GET", "/stream"), { timeoutMs: 3000 });
+    expect(res.text).toBe("ab");
+    c.destroy();
+    await settled(s);
+  });
+
   test("server.stop() closes a taken-over connection", async () => {
     let conn: Connection | undefined;
     const s = await startServer((req) => req.takeover((c) => void (conn = c)));
@@ -698,6 +729,47 @@ describe("req.stream()", () => {
     // A write that finds the connection gone settles `closed` at once, on either backend.
     expect(performance.now() - failedAt).toBeLessThan(50);
     await settled(s);
+  });
+
+  test("writeTimeout drops a stream whose client stopped reading: write() rejects, all freed", async () => {
+    let failure: unknown;
+    const s = await startServer(
+      (req) =>
+        req.stream(200, {}, async (c) => {
+          try {
+            for (;;) await c.write(new Uint8Array(256 * 1024));
+          } catch (e) {
+            failure = e;
+          }
+        }),
+      { writeTimeout: 1 },
+    );
+    const r = await Raw.connect(s.port);
+    r.socket.pause();
+    r.write(httpRequest("GET", "/"));
+    await until(() => failure !== undefined, 4000, "the write timeout to drop the connection");
+    await settled(s);
+  });
+
+  test("stop() lets a running stream finish, then stops", async () => {
+    let ended = false;
+    const s = await startServer((req) =>
+      req.stream(200, {}, async (c) => {
+        for (let i = 0; i < 5; i++) {
+          await c.write(`${i}`);
+          await sleep(40);
+        }
+        ended = true;
+      }),
+    );
+    const c = await Client.connect(s.port);
+    await c.write(httpRequest("GET", "/"));
+    await sleep(50);
+    await s.stop();
+    expect(ended).toBe(true);
+    const [res] = await c.next(1);
+    expect(res!.text).toBe("01234");
+    expect(await c.waitClosed(1000)).toBe(true);
   });
 
   test("a request with Connection: close gets its stream, then the connection closes", async () => {
