@@ -772,6 +772,24 @@ describe("req.stream()", () => {
     expect(await c.waitClosed(1000)).toBe(true);
   });
 
+  test("a stream whose callback fails mid-body: logged, the body left incomplete, the connection closed", async () => {
+    await capturingErrors(async (errors) => {
+      const s = await startServer((req) =>
+        req.stream(200, {}, async (c) => {
+          await c.write("partial");
+          throw new Error("broke mid-stream");
+        }),
+      );
+      const res = await rawRequest(s.port, httpRequest("GET", "/"));
+      expect(res.closedByServer).toBe(true);
+      const t = text(res.data);
+      expect(t).toContain("\r\n\r\n7\r\npartial\r\n");
+      expect(t.endsWith("0\r\n\r\n")).toBe(false); // no last chunk: the client knows it is incomplete
+      expect(errors.join("\n")).toMatch(/a stream callback failed.*broke mid-stream/s);
+      await settled(s);
+    });
+  });
+
   test("a request with Connection: close gets its stream, then the connection closes", async () => {
     const s = await startServer((req) => req.stream(200, {}, (c) => c.write("bye")));
     const res = await rawRequest(s.port, httpRequest("GET", "/", { headers: { Connection: "close" } }));
