@@ -106,7 +106,7 @@ static int fh_list_next(const uint8_t *v, size_t end, size_t *pos, size_t *el, s
 typedef struct fh_scan_state {
     int host_count;
     int te_seen, te_chunked_last, te_chunked_count, te_unknown;
-    int conn_close, conn_keep_alive;
+    int conn_close, conn_keep_alive, conn_upgrade;
     int bad;
 } fh_scan_state;
 
@@ -170,6 +170,7 @@ static void fh_on_connection(fh_scan_state *st, const uint8_t *v, size_t n) {
     while (fh_list_next(v, n, &pos, &el, &el_len)) {
         if (fh_ieq(v + el, el_len, FH_LIT("close"))) st->conn_close = 1;
         else if (fh_ieq(v + el, el_len, FH_LIT("keep-alive"))) st->conn_keep_alive = 1;
+        else if (fh_ieq(v + el, el_len, FH_LIT("upgrade"))) st->conn_upgrade = 1;
     }
 }
 
@@ -437,6 +438,8 @@ target:
         h->flags |= FH_REQ_KEEP_ALIVE;
     }
     if (h->method_len == 4 && memcmp(buf + h->method_start, "HEAD", 4) == 0) h->flags |= FH_REQ_HEAD;
+    if (st.conn_upgrade || (h->method_len == 7 && memcmp(buf + h->method_start, "CONNECT", 7) == 0))
+        h->flags |= FH_REQ_UPGRADE;
     h->status = 0;
     return (int)i;
 }

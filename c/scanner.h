@@ -24,6 +24,7 @@
 #define FH_REQ_EXPECT_CONTINUE 16 /* Expect: 100-continue */
 #define FH_REQ_HAS_CL 32       /* a Content-Length header was present */
 #define FH_REQ_BRACKETS 64     /* scanner-internal: "[" or "]" in the request-target */
+#define FH_REQ_UPGRADE 128     /* Connection: upgrade, or CONNECT: what follows may not be HTTP */
 
 typedef struct fh_head {
     /* Offsets are relative to the start of the buffer given to the scanner. */

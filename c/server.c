@@ -536,6 +536,7 @@ static void fh_continue(fh_conn *c, const fh_head *h) {
 static void fh_parse(fh_server *s, fh_conn *c) {
     size_t pos = 0;
     int waiting = 0; /* stopped for want of room, not of bytes */
+    int err = 0;     /* the status of a request that cannot be served */
     while (!c->no_more && !c->lingering && pos < c->rlen) {
         fh_head h;
         const uint8_t *p = c->rbuf + pos;
@@ -549,15 +550,15 @@ static void fh_parse(fh_server *s, fh_conn *c) {
         r = fh_scan_head(p, avail, s->max_head, &h);
         if (r == FH_INCOMPLETE) break;
         if (r == FH_ERROR) {
-            fh_queue_error(s, c, h.status);
-            return;
+            err = h.status;
+            break;
         }
         if (h.flags & FH_REQ_CHUNKED) {
             int st = 0;
             int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, s->max_body, NULL, &body_len, &st);
             if (n == FH_ERROR) {
-                fh_queue_error(s, c, st);
-                return;
+                err = st;
+                break;
             }
             if (n == FH_INCOMPLETE) {
                 /* Room to grow by: a chunked body is bounded only by max_body plus framing. */
@@ -569,8 +570,8 @@ static void fh_parse(fh_server *s, fh_conn *c) {
         } else {
             int64_t cl = h.content_length < 0 ? 0 : h.content_length;
             if (cl > s->max_body) {
-                fh_queue_error(s, c, 413);
-                return;
+                err = 413;
+                break;
             }
             body_len = cl;
             total = (size_t)r + (size_t)cl;
@@ -588,12 +589,25 @@ static void fh_parse(fh_server *s, fh_conn *c) {
         c->need = 0;
         pos += total;
         if (!(h.flags & FH_REQ_KEEP_ALIVE)) c->no_more = 1;
+        if (h.flags & FH_REQ_UPGRADE) {
+            /* What follows an upgrade (or CONNECT) may not be HTTP: leave it
+             * in the buffer (for a takeover, it is the taker's) and parse on
+             * only once this response is done. */
+            c->reparse = 1;
+            break;
+        }
     }
+    /* Bytes of dispatched requests leave the buffer first, so that what stays
+     * is exactly what follows them (also when an error ends the parse). */
     if (pos > 0) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;
         if (c->need >= pos) c->need -= pos;
         c->since_ms = s->now_ms; /* what is left is the start of the next request */
+    }
+    if (err != 0) {
+        fh_queue_error(s, c, err);
+        return;
     }
     if (waiting) {
         fh_list_ready(s, c);

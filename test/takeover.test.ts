@@ -177,11 +177,8 @@ describe("manual takeover", () => {
     await settled(s);
   });
 
-  // KNOWN CORE BUG (c/server.c, fh_parse): when bytes after a dispatched request fail to scan
-  // as HTTP, the error path queues a 400 and returns before dropping the bytes of the requests
-  // it dispatched, so after the hand-over ondata receives the takeover request itself followed
-  // by the frame. test.failing keeps the assertion; make it test() again once the core is fixed.
-  test.failing("bytes after the request that are not HTTP (a binary frame) reach ondata exactly, and nothing else does", async () => {
+  // Once a core bug (fh_parse's error paths kept the dispatched requests' bytes in the buffer).
+  test("bytes after the request that are not HTTP (a binary frame) reach ondata exactly, and nothing else does", async () => {
     const got: Uint8Array[] = [];
     const s = await startServer((req) =>
       req.takeover((c) => {
@@ -197,6 +194,28 @@ describe("manual takeover", () => {
     await r.waitClosed();
     expect(r.text()).toBe("ok");
     expect([...concat(...got)]).toEqual([...frame]);
+    await settled(s);
+  });
+
+  test("after a Connection: Upgrade request nothing more is parsed: a request-shaped frame reaches ondata, not the handler", async () => {
+    const got: Uint8Array[] = [];
+    let calls = 0;
+    const s = await startServer((req) => {
+      calls++;
+      return req.takeover((c) => {
+        c.ondata = (chunk) => {
+          got.push(chunk);
+          if (text(concat(...got)).endsWith("\r\n\r\n")) void c.write("ok").then(() => c.close());
+        };
+      });
+    });
+    const follower = httpRequest("GET", "/not-a-request");
+    const r = await Raw.connect(s.port);
+    r.write(concat(httpRequest("GET", "/ws", { headers: { Connection: "Upgrade", Upgrade: "x-proto" } }), follower));
+    await r.waitClosed();
+    expect(r.text()).toBe("ok");
+    expect(text(concat(...got))).toBe(text(follower));
+    expect(calls).toBe(1);
     await settled(s);
   });
 
