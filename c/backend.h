@@ -15,8 +15,9 @@
 #define FH_BACKEND_H
 
 /* Interest and readiness bits. FH_HUP is only ever reported, never asked for:
- * it means the peer hung up or the socket has an error, and the core finds out
- * which by reading. FH_ONESHOT asks that the registration disarm itself after
+ * it means the connection is broken (reset, error, both directions shut), and
+ * the core finds out which by reading. A half-close (the peer's FIN) is not
+ * FH_HUP: it is FH_READABLE, and reading returns the end of the stream. FH_ONESHOT asks that the registration disarm itself after
  * it fires once; registering the same fd again (fh_backend_mod) re-arms it. */
 #define FH_READABLE 1
 #define FH_WRITABLE 2

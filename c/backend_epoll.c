@@ -104,9 +104,12 @@ static int fh_backend_poll(fh_backend *b, fh_event *out, int max, int timeout_ms
     for (i = 0; i < n; i++) {
         uint32_t e = b->events[i].events;
         int mask = 0;
-        if (e & EPOLLIN) mask |= FH_READABLE;
+        /* EPOLLRDHUP is the peer's FIN (a half-close): readable, the core
+         * reads to the end; a request sent before it still gets its answer.
+         * EPOLLHUP and EPOLLERR are a broken connection. */
+        if (e & (EPOLLIN | EPOLLRDHUP)) mask |= FH_READABLE;
         if (e & EPOLLOUT) mask |= FH_WRITABLE;
-        if (e & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) mask |= FH_HUP;
+        if (e & (EPOLLHUP | EPOLLERR)) mask |= FH_HUP;
         out[i].fd = b->events[i].data.fd;
         out[i].mask = mask;
     }

@@ -171,9 +171,11 @@ static int fh_backend_poll(fh_backend *b, fh_event *out, int max, int timeout_ms
         int fd = (int)e->ident, mask = 0, j;
         if (e->filter == EVFILT_READ) mask = FH_READABLE;
         else if (e->filter == EVFILT_WRITE) mask = FH_WRITABLE;
-        /* EV_EOF on a read filter can come with bytes still buffered: the
-         * core keeps FH_READABLE, reads them, and then sees the end. */
-        if (e->flags & (EV_EOF | EV_ERROR)) mask |= FH_HUP;
+        /* EV_EOF on a read filter is the peer's FIN (a half-close): bytes may
+         * still be buffered, and a request sent before it still deserves its
+         * response, so it stays FH_READABLE and the core reads to the end.
+         * EOF on the write side, or an error, is a broken connection. */
+        if ((e->flags & EV_ERROR) || ((e->flags & EV_EOF) && e->filter != EVFILT_READ)) mask |= FH_HUP;
         if (fd >= 0 && fd < b->nslots) {
             j = b->slot[fd];
             if (j >= 0 && j < count && out[j].fd == fd) {

@@ -35,6 +35,7 @@ typedef struct fh_seg {
     uint8_t kind;
     uint8_t ended; /* a stream: no more bytes will come */
     uint8_t drain_wanted; /* a stream: tell JavaScript when its buffer is written */
+    uint8_t headed;       /* a stream: its first bytes (a response head) were seen */
     int file_fd;   /* FH_SEG_FILE: closed when done; -1: none */
     int64_t file_off, file_left;
 } fh_seg;
@@ -354,7 +355,7 @@ static int fh_flush_special(fh_server *s, fh_conn *c, fh_seg *g) {
     }
     if (!g->ended) return 0;
     if (g->kind == FH_SEG_TAKEOVER) {
-        fh_conn_close(s, c); /* a taken-over connection ends when its taker closes it */
+        fh_conn_linger(s, c); /* ends when its taker closes it: FIN, then the peer's */
         return -1;
     }
     return fh_retire_head(s, c);
@@ -649,8 +650,10 @@ static void fh_conn_read(fh_server *s, fh_conn *c, int mask) {
         return;
     }
     if (c->qlen > 0 || c->no_more) {
-        /* Not reading while responses are outstanding; only a hang-up matters. */
+        /* Not reading while responses are outstanding (level-triggered: stop
+         * watching, or this would spin); only a broken connection matters. */
         if (mask & FH_HUP) fh_conn_close(s, c);
+        else fh_conn_settle(s, c);
         return;
     }
     want = c->need > s->max_head ? c->need : s->max_head;
@@ -950,6 +953,11 @@ static fh_seg *fh_stream_seg(fh_server *s, int fd, int gen, int seq, fh_conn **p
 
 static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n) {
     if (n == 0) return 0;
+    if (!g->headed && g->kind == FH_SEG_STREAM) {
+        /* A response head that says "Connection: close" closes after the stream. */
+        g->headed = 1;
+        if (n >= 5 && memcmp(bytes, "HTTP/", 5) == 0 && fh_response_closes(bytes, n)) g->close = 1;
+    }
     if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
     if (g->len + n > g->cap) {
         size_t ncap = g->cap ? g->cap : 4096;
@@ -1251,10 +1259,12 @@ static void *fh_wake_main(void *arg) {
     fh_server *s = arg;
     fh_event ev[2];
     for (;;) {
-        /* With connections open (lingering closes, paused accepts) the loop
-         * needs a tick; an idle server sleeps until something happens. */
-        int timeout = (s->nconns > 0 || s->accept_paused) ? s->sweep_ms : -1;
-        int n = fh_backend_poll(s->outer, ev, 2, timeout), i, stop = 0;
+        /* The loop needs a tick for its timeouts while connections are open
+         * (or accepting is paused). The count is read each time round, not
+         * trusted from before the wait (it changes in JavaScript meanwhile),
+         * so the thread always wakes every sweep period and calls JavaScript
+         * only when there is timed work. */
+        int n = fh_backend_poll(s->outer, ev, 2, s->sweep_ms), i, stop = 0;
         if (n < 0) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -1263,6 +1273,7 @@ static void *fh_wake_main(void *arg) {
         for (i = 0; i < n; i++)
             if (ev[i].fd == s->stop_pipe[0]) stop = 1;
         if (stop) break;
+        if (n == 0 && s->nconns == 0 && !s->accept_paused) continue;
         s->wake();
     }
     return NULL;

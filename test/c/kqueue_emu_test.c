@@ -641,8 +641,9 @@ static void test_backend_hup(void) {
     CHECK(fh_backend_add(b, s[0], FH_READABLE) == 0);
     CHECK(write(s[1], "bye", 3) == 3);
     CHECK(close(s[1]) == 0);
+    /* Watching only reads, the peer's close is a half-close (backend.h): readable. */
     n = fh_backend_poll(b, ev, 4, 0);
-    CHECK(n == 1 && ev[0].mask == (FH_READABLE | FH_HUP));
+    CHECK(n == 1 && ev[0].mask == FH_READABLE);
     CHECK(read(s[0], buf, sizeof(buf)) == 3);
     CHECK(read(s[0], buf, sizeof(buf)) == 0);
     CHECK(fh_backend_mod(b, s[0], FH_READABLE, FH_READABLE | FH_WRITABLE) == 0);
