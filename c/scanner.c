@@ -550,25 +550,22 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
 }
 
 static int fh_response_closes(const uint8_t *buf, size_t len) {
-    size_t i = 0;
-    /* Skip the status line. */
-    while (i < len && buf[i] != '\n') i++;
-    i++;
-    while (i < len) {
-        size_t s = i, colon, e;
-        if (buf[i] == '\r' || buf[i] == '\n') return 0; /* end of head */
-        while (i < len && buf[i] != '\n') i++;
-        e = i; /* line is [s, e) */
-        i++;
-        for (colon = s; colon < e && buf[colon] != ':'; colon++) {
-        }
-        if (colon < e && fh_ieq(buf + s, colon - s, FH_LIT("connection"))) {
-            size_t pos = colon + 1, el, el_len;
-            size_t end = e;
-            if (end > pos && buf[end - 1] == '\r') end--;
-            while (fh_list_next(buf, end, &pos, &el, &el_len))
-                if (fh_ieq(buf + el, el_len, FH_LIT("close"))) return 1;
-        }
+    const uint8_t *p = buf, *end = buf + len;
+    /* Line by line (memchr finds each end; only lines starting with C or c
+     * are looked at), up to the blank line. */
+    for (;;) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p)), *colon, *e;
+        size_t pos, el, el_len;
+        if (nl == NULL) return 0;
+        p = nl + 1;
+        if (p >= end || *p == '\r' || *p == '\n') return 0; /* the end of the head */
+        if ((*p | 0x20) != 'c' || end - p < 11 || !fh_ieq(p, 10, FH_LIT("connection")) || p[10] != ':') continue;
+        colon = p + 10;
+        e = memchr(colon, '\n', (size_t)(end - colon));
+        if (e == NULL) e = end;
+        if (e > colon && e[-1] == '\r') e--;
+        pos = 1;
+        while (fh_list_next(colon, (size_t)(e - colon), &pos, &el, &el_len))
+            if (fh_ieq(colon + el, el_len, FH_LIT("close"))) return 1;
     }
-    return 0;
 }

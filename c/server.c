@@ -174,7 +174,9 @@ static void fh_set_interest(fh_server *s, fh_conn *c, int mask) {
 
 /* ---- the response queue --------------------------------------------------- */
 
-static fh_seg *fh_seg_at(fh_conn *c, uint32_t i) { return &c->q[(c->qhead + i) % c->qcap]; }
+/* The ring's capacity is a power of two: a mask, not a division (TinyCC emits
+ * a real divide for %). */
+static fh_seg *fh_seg_at(fh_conn *c, uint32_t i) { return &c->q[(c->qhead + i) & (c->qcap - 1)]; }
 
 static void fh_notify(fh_server *s, int type, fh_conn *c, uint32_t seq) {
     if (fh_grow((void **)&s->ev, &s->ev_cap, sizeof(int32_t), s->nev + 4) < 0) return;
@@ -230,7 +232,7 @@ static void fh_queue_clear(fh_server *s, fh_conn *c) {
         if (g->ready && (g->kind == FH_SEG_STREAM || g->kind == FH_SEG_TAKEOVER))
             fh_notify(s, FH_EV_CLOSED, c, c->seq_next - c->qlen);
         if (g->ready) fh_seg_done(s, g);
-        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qhead = (c->qhead + 1) & (c->qcap - 1);
         c->qlen--;
     }
 }
@@ -289,7 +291,7 @@ static int fh_retire_head(fh_server *s, fh_conn *c) {
     fh_seg *g = fh_seg_at(c, 0);
     int closing = g->close;
     fh_seg_done(s, g);
-    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qhead = (c->qhead + 1) & (c->qcap - 1);
     c->qlen--;
     if (closing) {
         fh_conn_linger(s, c);
@@ -418,7 +420,7 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
             w -= (ssize_t)rem;
             closing = g->close;
             fh_seg_done(s, g);
-            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qhead = (c->qhead + 1) & (c->qcap - 1);
             c->qlen--;
             if (closing) break;
         }
