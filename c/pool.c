@@ -37,6 +37,7 @@ typedef struct fh_pool {
     int32_t carved;  /* slabs handed out at least once */
     int32_t *free_ids;
     int32_t *next;   /* per slab: the next slab of the same arena, -1: none */
+    uint8_t *out;    /* per slab: 1 while it is out (a release of a free slab is ignored) */
     int32_t nfree;
     int32_t in_use;
     int32_t high_water;
@@ -79,9 +80,11 @@ static int fh_pool_init(fh_pool *p, size_t slab_size, int32_t cap) {
     if (m == MAP_FAILED) return -errno;
     p->free_ids = malloc(sizeof(int32_t) * (size_t)cap);
     p->next = malloc(sizeof(int32_t) * (size_t)cap);
-    if (p->free_ids == NULL || p->next == NULL) {
+    p->out = calloc((size_t)cap, 1);
+    if (p->free_ids == NULL || p->next == NULL || p->out == NULL) {
         free(p->free_ids);
         free(p->next);
+        free(p->out);
         munmap(m, slab_size * (size_t)cap);
         return -ENOMEM;
     }
@@ -158,6 +161,7 @@ static int32_t fh_pool_acquire(fh_pool *p, size_t need) {
         return -1;
     }
     p->next[id] = -1;
+    p->out[id] = 1;
     p->in_use++;
     if (p->in_use > p->high_water) p->high_water = p->in_use;
     return id;
@@ -218,8 +222,9 @@ static void fh_pool_release_one(fh_pool *p, int32_t id) {
         p->large_in_use--;
         return;
     }
-    if (id < 0 || id >= p->carved || p->nfree >= p->carved) return;
+    if (id < 0 || id >= p->carved || !p->out[id]) return;
     if (p->poison) memset(p->base + (size_t)id * p->slab_size, FH_POISON, p->slab_size);
+    p->out[id] = 0;
     p->free_ids[p->nfree++] = id;
     p->in_use--;
 }
@@ -228,7 +233,16 @@ static void fh_pool_release_one(fh_pool *p, int32_t id) {
  * are not out are ignored. */
 static void fh_pool_release(fh_pool *p, int32_t head) {
     int32_t id = head, guard = p->cap + p->large_cap + 1;
+    if (head >= 0 && head < p->carved && p->next[head] < 0 && !p->poison && !p->trace) {
+        /* The usual arena: one slab, nothing to trace or poison. */
+        if (!p->out[head]) return;
+        p->out[head] = 0;
+        p->free_ids[p->nfree++] = head;
+        p->in_use--;
+        return;
+    }
     if (fh_pool_ptr(p, head) == NULL) return;
+    if (head < FH_LARGE_BASE && !p->out[head]) return;
     if (p->trace && fh_grow((void **)&p->trace_ids, &p->trace_cap, sizeof(int32_t), p->ntrace + 1) == 0) {
         int dcap = p->trace_cap;
         double *nt = realloc(p->trace_ms, sizeof(double) * (size_t)dcap);
@@ -258,11 +272,13 @@ static void fh_pool_free(fh_pool *p) {
     free(p->large);
     free(p->free_ids);
     free(p->next);
+    free(p->out);
     free(p->trace_ids);
     free(p->trace_ms);
     p->large = NULL;
     p->free_ids = NULL;
     p->next = NULL;
+    p->out = NULL;
     p->trace_ids = NULL;
     p->trace_ms = NULL;
 }

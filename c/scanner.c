@@ -37,12 +37,10 @@ static uint64_t fh_load64(const uint8_t *p) {
 #define FH_HIGHS 0x8080808080808080ULL
 
 /* Nonzero when one of the eight bytes of x is below 0x20 (a control byte, CR
- * and HTAB included) or is DEL. Exact as a yes/no (bytes >= 0x80 never
- * trigger it); which byte it was is found byte by byte. */
-static uint64_t fh_ctl8(uint64_t x) {
-    uint64_t y = x ^ (FH_ONES * 0x7f);
-    return (((x - FH_ONES * 0x20) & ~x) | ((y - FH_ONES) & ~y)) & FH_HIGHS;
-}
+ * and HTAB included) or is DEL (y is x ^ 0x7f7f...: DEL becomes zero). Exact
+ * as a yes/no (bytes >= 0x80 never trigger it); which byte it was is found
+ * byte by byte. A macro: a call per word costs TinyCC more than the test. */
+#define FH_CTL8(x, y) ((((x) - FH_ONES * 0x20) & ~(x)) | (((y) - FH_ONES) & ~(y))) & FH_HIGHS
 
 static void fh_scanner_init(void) {
     int c;
@@ -252,7 +250,11 @@ static int fh_scan_field_line(const uint8_t *buf, size_t len, size_t *pos, size_
     *vs = i;
     for (;;) {
         uint8_t c;
-        while (i + 8 <= len && fh_ctl8(FH_LOAD64(buf + i)) == 0) i += 8;
+        while (i + 8 <= len) {
+            uint64_t x = FH_LOAD64(buf + i), y = x ^ (FH_ONES * 0x7f);
+            if ((FH_CTL8(x, y)) != 0) break;
+            i += 8;
+        }
         if (i >= len) return FH_INCOMPLETE;
         c = buf[i];
         if (c == '\r') break;
@@ -344,9 +346,11 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
         i += 2;
     }
 
-    /* method SP */
+    /* method SP (GET first, in one comparison) */
     s = i;
-    while (i < len && (fh_cls[buf[i]] & FH_C_TCHAR)) i++;
+    if (len - i >= 4 && memcmp(buf + i, "GET ", 4) == 0) i += 3;
+    else
+        while (i < len && (fh_cls[buf[i]] & FH_C_TCHAR)) i++;
     if (i >= len) FH_MORE(0);
     if (buf[i] != ' ' || i == s) FH_FAIL(400);
     h->method_start = (int32_t)s;

@@ -196,10 +196,9 @@ static fh_seg *fh_seg_find(fh_conn *c, int seq, uint32_t *idx) {
 
 static void fh_seg_done(fh_server *s, fh_seg *g) {
     if (g->slab >= 0) fh_pool_release(&s->pool, g->slab);
-    free(g->heap);
+    if (g->heap != NULL) free(g->heap);
     if (g->kind == FH_SEG_FILE && g->file_fd >= 0) close(g->file_fd);
-    memset(g, 0, sizeof(*g));
-    g->slab = -1;
+    /* The place is reset when it is pushed again (fh_seg_push). */
 }
 
 /* Adds a place at the tail. Returns it, or NULL when out of memory. */
