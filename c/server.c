@@ -739,8 +739,16 @@ static void fh_sweep(fh_server *s) {
         if (c->lingering) {
             if (now - c->since_ms > FH_LINGER_MS) fh_conn_close(s, c);
         } else if (c->blocked) {
-            /* A peer that stopped reading: drop it and free its arenas. */
-            if (s->write_to_ms > 0 && now - c->last_ms > s->write_to_ms) fh_conn_close(s, c);
+            /* A peer that stopped reading: drop it and free its arenas. A reset
+             * (SO_LINGER 0) also frees the kernel's send buffer at once, which a
+             * plain close would keep until TCP gives up on the peer. */
+            if (s->write_to_ms > 0 && now - c->last_ms > s->write_to_ms) {
+                struct linger lg;
+                lg.l_onoff = 1;
+                lg.l_linger = 0;
+                (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+                fh_conn_close(s, c);
+            }
         } else if (c->qlen > 0) {
             /* A handler is at work: its time is its own. */
         } else if (c->rlen > 0) {
