@@ -3,6 +3,7 @@
  * value throws a TypeError or RangeError that names the field and the value.
  * @module
  */
+import { fetchHandler } from "./adapter/fetch.ts";
 import type { HttpRequest } from "./request.ts";
 
 /**
@@ -10,6 +11,13 @@ import type { HttpRequest } from "./request.ts";
  * `state` is what `makeState` made for the loop (the worker) that runs it.
  */
 export type Handler<S = void> = (req: HttpRequest, state: S) => Uint8Array | Promise<Uint8Array>;
+
+/**
+ * A web-standard handler, as `Bun.serve`'s `fetch` (Hono's `app.fetch`):
+ * a `Request` in, a `Response` (or a promise of one) out. `state` is what
+ * `makeState` made for the loop (Hono's `env`); undefined without it.
+ */
+export type FetchHandler<S = void> = (request: Request, state: S) => Response | Promise<Response>;
 
 /** Which loop a `makeState` call is for: worker `index` of `count` (0 of 1 without workers). */
 export interface WorkerInfo {
@@ -23,8 +31,15 @@ export interface WorkerInfo {
 
 /** Options of {@link newServer}. `S` is the per-worker state type (see `makeState`). */
 export interface ServerConfig<S = void> {
-  /** Handles every request. Bytes starting with `HTTP/` are sent as they are; other bytes are the body of a `200 OK`. */
-  handler: Handler<S>;
+  /**
+   * Handles every request. Bytes starting with `HTTP/` are sent as they are; other bytes are the body of a `200 OK`.
+   * Give either `handler` or `fetch`.
+   */
+  handler?: Handler<S>;
+  /**
+   * A web-standard app instead of `handler`: `fetch: app.fetch` serves a Hono app (src/adapter/; README "Web-standard apps").
+   */
+  fetch?: FetchHandler<S>;
   /** TCP port; `0` picks a free one (see `server.port`). Default 3000. */
   port?: number;
   /** Address or name to bind. Default `"::"`: every interface, IPv4 and IPv6. */
@@ -64,13 +79,14 @@ export interface ServerConfig<S = void> {
 }
 
 /** A config with every default filled in (what one loop needs; the workers' options stay as given). */
-export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption>>;
+export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch">>;
 
 /** The options src/workers.ts reads; a loop ignores them. */
 export type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
 
 const KNOWN = new Set([
   "handler",
+  "fetch",
   "port",
   "host",
   "maxHeaderSize",
@@ -141,6 +157,31 @@ export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number 
   return v;
 }
 
+// ---- fetch (src/adapter/) ----
+
+/** A config whose `fetch` (if it had one) has become its `handler`. */
+export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler"> & { handler: Handler<S> };
+
+/**
+ * The config with `fetch` turned into the `handler` it stands for (and left
+ * out, so that what remains can be sent to workers). Throws a TypeError
+ * unless exactly one of `handler` and `fetch` is a function.
+ */
+export function withHandler<S>(cfg: ServerConfig<S>): HandlerConfig<S> {
+  const { handler, fetch, ...rest } = cfg;
+  if (handler !== undefined && fetch !== undefined) {
+    throw new TypeError("fasthttp: give either handler or fetch, not both (fetch: app.fetch serves a web-standard app)");
+  }
+  if (fetch !== undefined) {
+    if (typeof fetch !== "function") throw new TypeError(`fasthttp: fetch must be a function (got ${show(fetch)})`);
+    return { ...rest, handler: fetchHandler(fetch) };
+  }
+  if (typeof handler !== "function") {
+    throw new TypeError(`fasthttp: handler must be a function (got ${show(handler)}); or give fetch, a (Request) => Response function`);
+  }
+  return cfg as HandlerConfig<S>;
+}
+
 /** Validates a config and fills in the defaults. */
 export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
   if (cfg === null || typeof cfg !== "object") {
@@ -149,9 +190,7 @@ export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
   for (const k of Object.keys(cfg)) {
     if (!KNOWN.has(k)) throw new TypeError(`fasthttp: unknown option ${JSON.stringify(k)} (got ${show((cfg as never)[k])})`);
   }
-  if (typeof cfg.handler !== "function") {
-    throw new TypeError(`fasthttp: handler must be a function (got ${show(cfg.handler)})`);
-  }
+  const handler = withHandler(cfg).handler;
   const host = cfg.host ?? "::";
   if (typeof host !== "string" || host.length === 0 || host.includes("\0")) {
     throw new TypeError(`fasthttp: host must be a non-empty string (got ${show(cfg.host)})`);
@@ -177,7 +216,7 @@ export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
     );
   }
   return {
-    handler: cfg.handler,
+    handler,
     port: int(cfg, "port", 3000, 0, 65535),
     host,
     maxHeaderSize: int(cfg, "maxHeaderSize", 8192, 256, 1 << 20),

@@ -18,6 +18,7 @@ import { type Server } from "./server.ts";
 import { createServer } from "./workers.ts";
 
 export type { Handler, ServerConfig, WorkerInfo } from "./config.ts";
+export { fetchHandler, type FetchHandler, type FetchOptions } from "./adapter/index.ts";
 export { HANDED_OVER, HttpRequest, type Slice } from "./request.ts";
 export { Arena } from "./arena.ts";
 export { Connection, type ConnectionMode } from "./connection.ts";

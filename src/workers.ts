@@ -18,7 +18,15 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { resolveConfig, workerCount, type Handler, type ServerConfig, type WorkerInfo } from "./config.ts";
+import {
+  resolveConfig,
+  withHandler,
+  workerCount,
+  type Handler,
+  type HandlerConfig,
+  type ServerConfig,
+  type WorkerInfo,
+} from "./config.ts";
 import { backendName, describeError, loadCore } from "./ffi.ts";
 import { Server, type ServerStats } from "./server.ts";
 
@@ -69,7 +77,7 @@ function reasonOf(err: unknown): string {
  * The config one loop runs: the worker options left out, and the handler bound
  * to the state `makeState` made for it (called here, once).
  */
-function loopConfig<S>(config: ServerConfig<S>, info: WorkerInfo, options?: Omit<ServerConfig, "handler">): ServerConfig {
+function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omit<ServerConfig, "handler">): ServerConfig {
   const { workers: _w, makeState, workerEntry: _e, workerData: _d, handler, ...own } = config;
   const base = options ?? own;
   if (makeState === undefined) return { ...base, handler: handler as Handler };
@@ -78,8 +86,9 @@ function loopConfig<S>(config: ServerConfig<S>, info: WorkerInfo, options?: Omit
 }
 
 /** Makes the server `newServer(config)` returns, in the main thread or in a worker. */
-export function createServer<S>(config: ServerConfig<S>): Server {
-  resolveConfig(config); // validates every option, the workers' ones included
+export function createServer<S>(input: ServerConfig<S>): Server {
+  resolveConfig(input); // validates every option, the workers' ones included
+  const config = withHandler(input); // `fetch: app.fetch` becomes a handler here (src/adapter/)
   const count = workerCount(config, cpus);
   if (marker !== undefined) return inWorker(config, count, marker);
   if (count === 1) return new Server(loopConfig(config, { index: 0, count: 1, data: config.workerData }));
@@ -88,7 +97,7 @@ export function createServer<S>(config: ServerConfig<S>): Server {
 
 // ---- in a worker ---------------------------------------------------------------
 
-function inWorker<S>(config: ServerConfig<S>, count: number, m: Marker): Server {
+function inWorker<S>(config: HandlerConfig<S>, count: number, m: Marker): Server {
   const mine = count > 1 && clustered++ === m.ordinal && loop === undefined;
   if (!mine) return new DormantServer(loopConfig({ ...config, makeState: undefined }, { index: 0, count: 1, data: undefined }));
   loop = new WorkerLoop(loopConfig(config, { index: m.index, count: m.count, data: m.data }, m.options), m);

@@ -1,0 +1,105 @@
+/**
+ * Responses whose body is known without reading it.
+ *
+ * A `Response` does not tell how it was made: its `body` is a ReadableStream
+ * whether it was built from a string or from a stream, and reading it to find
+ * out consumes it (an endless stream, such as Server-Sent Events, would never
+ * finish). Bun.serve knows natively; JavaScript does not. So, as
+ * `@hono/node-server` does, the adapter replaces `globalThis.Response` with a
+ * subclass that remembers what each response was made from. Instances are
+ * ordinary native Responses (Bun.serve, `instanceof`, `clone()` all work);
+ * the class costs about 45 ns per response (`bench/micro/adapter.ts`).
+ *
+ * A response the subclass did not make (from `fetch()`, `clone()`,
+ * `Response.redirect()`, or a `Response` captured before the adapter was
+ * loaded) is simply unknown: it is read as a stream, which is correct and a
+ * few microseconds slower. `fetchHandler(fetch, { trackResponses: false })`
+ * leaves the global alone.
+ * @module
+ */
+
+/** What a known response's body was made from (-1: unknown, read it as a stream). */
+export const Kind = {
+  /** `null` or `undefined`: no body. */
+  Null: 0,
+  /** A string: kept, and written into the arena without reading the Response. */
+  Text: 1,
+  /** An ArrayBuffer or a typed array / DataView. */
+  Bytes: 2,
+  /** A Blob (a File, `Bun.file()`). */
+  Blob: 3,
+  /** FormData or URLSearchParams: the Response already carries their Content-Type. */
+  Form: 4,
+} as const;
+
+/** The Content-Type Bun.serve sends for a body made from a string (and for an untyped Blob). */
+export const TEXT_PLAIN = "text/plain;charset=utf-8";
+/** The Content-Type Bun.serve sends for a body made from bytes. */
+export const OCTET_STREAM = "application/octet-stream";
+
+/** The native class (whatever `globalThis.Response` was when this module loaded). */
+export const NativeResponse: typeof Response = globalThis.Response;
+
+function kindOf(body: unknown): number {
+  if (body === null || body === undefined) return Kind.Null;
+  if (typeof body === "string") return Kind.Text;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof SharedArrayBuffer) return Kind.Bytes;
+  if (body instanceof Blob) return Kind.Blob;
+  if (body instanceof FormData || body instanceof URLSearchParams) return Kind.Form;
+  return -1; // a ReadableStream, an async iterable, anything else: read it as a stream
+}
+
+/**
+ * The `Response` the adapter installs. Only the constructor and `json()`
+ * differ from the native class, and only by remembering the body's kind.
+ */
+class KnownResponse extends NativeResponse {
+  #kind: number;
+  #text: string | null;
+
+  constructor(body?: ConstructorParameters<typeof Response>[0], init?: ResponseInit) {
+    super(body, init);
+    const kind = kindOf(body);
+    this.#kind = kind;
+    this.#text = kind === Kind.Text ? (body as string) : null;
+  }
+
+  /** `Response.json()`, made by this class so that its body is known too. */
+  static override json(data: unknown, init?: ResponseInit): Response {
+    const text = JSON.stringify(data);
+    if (text === undefined) return NativeResponse.json(data, init); // the native error for undefined, symbols...
+    const res = new KnownResponse(text, init);
+    if (!res.headers.has("content-type")) res.headers.set("content-type", "application/json;charset=utf-8");
+    return res;
+  }
+
+  /** `x instanceof Response` stays true for every native Response (from fetch(), clone()...). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this === KnownResponse) return value instanceof NativeResponse;
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  /** @internal The body's kind, or -1 when unknown (not made by this class, or a stream). */
+  static _kind(res: Response): number {
+    return #kind in res ? (res as KnownResponse).#kind : -1;
+  }
+
+  /** @internal The string a Kind.Text body was made from. */
+  static _text(res: Response): string {
+    return (res as KnownResponse).#text!;
+  }
+}
+
+/** The kind of `res`'s body, or -1 when it must be read as a stream. */
+export const kindOfResponse: (res: Response) => number = KnownResponse._kind;
+/** The string a {@link Kind.Text} response was made from. */
+export const textOfResponse: (res: Response) => string = KnownResponse._text;
+
+/**
+ * Installs the subclass as `globalThis.Response` (once per thread). Responses
+ * made before stay unknown, which is only slower. A `Response` another
+ * library installed after this module loaded is left in place.
+ */
+export function trackResponses(): void {
+  if (globalThis.Response === NativeResponse) globalThis.Response = KnownResponse as unknown as typeof Response;
+}

@@ -1,0 +1,538 @@
+/**
+ * The web-standard adapter (issue 10): the Hono app of examples/hono.ts, and a few routes added
+ * for the tests, served at once by fasthttp (`newServer({ fetch })`) and by Bun.serve in this
+ * process, both on 127.0.0.1 port 0. The same raw requests go to both and the answers are
+ * compared: status, the headers that matter (Content-Type, Set-Cookie in order, the app's own
+ * headers), framing (one of Content-Length or chunked, and consistent) and body. Then what only
+ * fasthttp is asked to do: HEAD without a body on a kept-alive connection, 500s for failing apps,
+ * streams (order, chunking, backpressure, a client that leaves, a slow stream beside other
+ * traffic), request bodies that outlive the request's memory, absolute-form targets, and the
+ * example itself run with `bun run`.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, spyOn, test } from "bun:test";
+import { Hono } from "hono";
+import { app as exampleApp } from "../examples/hono.ts";
+import { fetchHandler, newServer, type Server } from "../src/index.ts";
+import {
+  Client,
+  cleanup,
+  concat,
+  freePort,
+  httpRequest,
+  parseResponses,
+  rawRequest,
+  sleep,
+  startServer,
+  text,
+  withTimeout,
+  type HttpResponse,
+  type RequestOptions,
+} from "./helpers/net.ts";
+
+const enc = new TextEncoder();
+
+/** What the stream routes produce, so that the tests can check it arrived whole and in order. */
+const CHUNKS = Array.from({ length: 40 }, (_, i) => `chunk ${String(i).padStart(2, "0")} ${"x".repeat(i * 7)}\n`);
+
+/** The example app plus routes that exercise the adapter's corners; plain Hono throughout. */
+function testApp(): Hono {
+  const app = new Hono();
+  app.get("/url/*", (c) => c.json({ url: c.req.url, path: c.req.path, query: c.req.queries(), host: c.req.header("host") }));
+  app.get("/headers", (c) =>
+    c.json({ accept: c.req.header("accept"), custom: c.req.header("x-custom"), dup: c.req.header("x-dup") }),
+  );
+  app.post("/length", async (c) => {
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    let sum = 0;
+    for (const b of body) sum = (sum + b) % 65521;
+    return c.json({ length: body.length, sum, type: c.req.header("content-type") ?? null });
+  });
+  app.get("/readable", () => {
+    let i = 0;
+    return new Response(
+      new ReadableStream({
+        async pull(controller) {
+          await sleep(1);
+          if (i < CHUNKS.length) controller.enqueue(enc.encode(CHUNKS[i++]!));
+          else controller.close();
+        },
+      }),
+      { headers: { "content-type": "text/plain; charset=utf-8", "x-stream": "yes" } },
+    );
+  });
+  app.get("/readable-sync", () => new Response(new ReadableStream({ start(c) { c.enqueue("one,"); c.enqueue(enc.encode("two")); c.close(); } })));
+  app.get("/bytes", (c) => c.body(new Uint8Array([0, 1, 2, 250, 255])));
+  app.get("/buffer", () => new Response(new Uint8Array([104, 105]).buffer, { headers: { "content-type": "application/x-test" } }));
+  app.get("/blob", () => new Response(new Blob(["blob body"], { type: "text/markdown" })));
+  app.get("/form", () => new Response(new URLSearchParams({ a: "1", b: "two words" })));
+  app.get("/response-json", () => Response.json({ plain: true }, { status: 202, headers: { "x-json": "1" } }));
+  app.get("/empty", () => new Response(null, { status: 200, headers: { "x-empty": "1" } }));
+  app.get("/no-content", () => new Response(null, { status: 204, headers: { "x-none": "1" } }));
+  app.get("/redirect", (c) => c.redirect("/json", 302));
+  app.get("/framing", () => new Response("hello", { headers: { "content-length": "999", "transfer-encoding": "chunked", "x-kept": "1" } }));
+  app.get("/unicode", (c) => c.text("héllo wörld ✓ 😀"));
+  app.get("/big", (c) => c.text("0123456789".repeat(20_000)));
+  app.get("/async", async (c) => {
+    await sleep(5);
+    return c.json({ waited: true });
+  });
+  app.get("/clone", () => new Response("cloned body", { headers: { "content-type": "text/x-clone" } }).clone() as Response);
+  app.route("/", exampleApp);
+  return app;
+}
+
+/** The same request to both servers, parsed. */
+interface Pair {
+  fast: HttpResponse;
+  bun: HttpResponse;
+}
+
+/** One request on its own kept-alive connection; the response parsed (HEAD: without a body). */
+async function exchange(port: number, bytes: Uint8Array, head = false): Promise<HttpResponse> {
+  const client = await Client.connect(port);
+  try {
+    return await client.request(bytes, { noBody: head, timeoutMs: 5000 });
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The framing a response used: "length" (with Content-Length equal to the body) or "chunked"; else a failure. */
+function framing(res: HttpResponse, head = false): "length" | "chunked" | "none" {
+  const cl = res.headerList.filter(([n]) => n.toLowerCase() === "content-length");
+  const te = res.headerList.filter(([n]) => n.toLowerCase() === "transfer-encoding");
+  expect(cl.length + te.length).toBeLessThanOrEqual(1); // never both, never twice
+  if (te.length === 1) {
+    expect(te[0]![1].toLowerCase()).toBe("chunked");
+    return "chunked";
+  }
+  if (cl.length === 1) {
+    if (!head) expect(Number(cl[0]![1])).toBe(res.body.length);
+    return "length";
+  }
+  return "none";
+}
+
+/** Header values by lower-case name, in order (Set-Cookie stays a list). */
+function all(res: HttpResponse, name: string): string[] {
+  return res.headerList.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
+}
+
+/** The headers compared between the servers: everything but Date and the framing ones. */
+function comparable(res: HttpResponse): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [n, v] of res.headerList) {
+    const name = n.toLowerCase();
+    if (name === "date" || name === "content-length" || name === "transfer-encoding" || name === "connection") continue;
+    (out[name] ??= []).push(v);
+  }
+  return out;
+}
+
+let fast: Server;
+let fastPort = 0;
+let bun: ReturnType<typeof Bun.serve>;
+
+beforeAll(async () => {
+  const app = testApp();
+  fast = newServer({ port: 0, host: "127.0.0.1", fetch: app.fetch });
+  void fast.run();
+  fastPort = fast.port;
+  bun = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+});
+
+afterAll(async () => {
+  await fast.stop();
+  await bun.stop(true);
+});
+
+afterEach(cleanup);
+
+async function both(method: string, path: string, options: RequestOptions = {}): Promise<Pair> {
+  const headers: [string, string][] = [["Host", "app.example:8080"], ["Accept", "*/*"]];
+  if (Array.isArray(options.headers)) headers.push(...options.headers);
+  else if (options.headers !== undefined) headers.push(...Object.entries(options.headers));
+  const bytes = httpRequest(method, path, { ...options, headers });
+  const head = method === "HEAD";
+  const [f, b] = await Promise.all([exchange(fastPort, bytes, head), exchange(bun.port!, bytes, head)]);
+  return { fast: f, bun: b };
+}
+
+/** Asserts that both servers gave the same answer. */
+function expectSame({ fast: f, bun: b }: Pair, head = false): void {
+  expect(f.status).toBe(b.status);
+  expect(comparable(f)).toEqual(comparable(b));
+  expect(framing(f, head)).toBe(framing(b, head));
+  expect(text(f.body)).toBe(text(b.body));
+  expect(f.body).toEqual(b.body);
+}
+
+describe("fasthttp and Bun.serve give the same answers", () => {
+  const cases: [string, string, RequestOptions?][] = [
+    ["GET", "/"],
+    ["GET", "/json"],
+    ["GET", "/users/42?fields=name,age"],
+    ["GET", "/cookies"],
+    ["GET", "/nope"],
+    ["GET", "/stream"],
+    ["GET", "/error"],
+    ["POST", "/echo", { headers: { "Content-Type": "application/json" }, body: JSON.stringify({ a: [1, "ü", null] }) }],
+    ["POST", "/echo", { headers: { "Content-Type": "application/json" }, body: "{not json" }],
+    ["GET", "/url/a%20b/%E2%9C%93?q=x%26y&q=2&empty=&plus=a+b"],
+    ["GET", "/url/..%2F/x/%2e%2E/?q=%2e&r=%F0%9F%98%80"],
+    ["GET", "/headers", { headers: [["X-Custom", "ünï"], ["X-Dup", "1"], ["X-Dup", "2"]] }],
+    ["POST", "/length", { headers: { "Content-Type": "application/octet-stream" }, body: new Uint8Array(70_000).map((_, i) => i % 251) }],
+    ["GET", "/readable"],
+    ["GET", "/readable-sync"],
+    ["GET", "/bytes"],
+    ["GET", "/buffer"],
+    ["GET", "/blob"],
+    ["GET", "/form"],
+    ["GET", "/response-json"],
+    ["GET", "/empty"],
+    ["GET", "/no-content"],
+    ["GET", "/redirect"],
+    ["GET", "/framing"],
+    ["GET", "/unicode"],
+    ["GET", "/big"],
+    ["GET", "/async"],
+    ["GET", "/clone"],
+    ["DELETE", "/json"],
+  ];
+  for (const [method, path, options] of cases) {
+    test(`${method} ${path}${options?.body === undefined ? "" : " (with a body)"}`, async () => {
+      const spy = spyOn(console, "error").mockImplementation(() => {}); // Hono logs /error's exception
+      try {
+        expectSame(await both(method, path, options));
+      } finally {
+        spy.mockRestore();
+      }
+    });
+  }
+
+  test("HEAD: the GET's status and headers, no body", async () => {
+    for (const path of ["/", "/json", "/nope"]) {
+      const pair = await both("HEAD", path);
+      expectSame(pair, true);
+      expect(pair.fast.body.length).toBe(0);
+    }
+  });
+
+  test("the URL the app sees keeps the query string and the percent-encoding", async () => {
+    const { fast: f, bun: b } = await both("GET", "/url/a%20b/%E2%9C%93?q=x%26y&q=2");
+    const seen = JSON.parse(f.text);
+    expect(seen).toEqual(JSON.parse(b.text));
+    expect(seen.url).toBe("http://app.example:8080/url/a%20b/%E2%9C%93?q=x%26y&q=2");
+    expect(seen.query.q).toEqual(["x&y", "2"]);
+    expect(seen.host).toBe("app.example:8080");
+  });
+
+  test("multiple Set-Cookie headers stay separate and in order", async () => {
+    const { fast: f } = await both("GET", "/cookies");
+    expect(all(f, "set-cookie")).toEqual(["session=abc; Path=/; HttpOnly", "theme=dark; Path=/"]);
+  });
+});
+
+describe("fasthttp only", () => {
+  test("HEAD leaves no body on a kept-alive connection; the next answer parses", async () => {
+    const client = await Client.connect(fastPort);
+    await client.write(concat(httpRequest("HEAD", "/json"), httpRequest("GET", "/json"), httpRequest("HEAD", "/stream"), httpRequest("GET", "/")));
+    const [h1, g1, h2, g2] = await client.next(4, { noBody: [true, false, true, false], timeoutMs: 5000 });
+    expect([h1!.status, h1!.body.length, g1!.status, JSON.parse(g1!.text).server]).toEqual([200, 0, 200, "fasthttp"]);
+    expect([h2!.status, h2!.body.length]).toEqual([200, 0]);
+    expect(g2!.text).toBe("Hello, Hono on fasthttp!\n");
+    expect(client.pendingBytes).toBe(0);
+  });
+
+  test("an app that throws, rejects or returns no Response gets a 500, logged; the connection serves on", async () => {
+    const errors: unknown[][] = [];
+    const spy = spyOn(console, "error").mockImplementation((...args: unknown[]) => void errors.push(args));
+    try {
+      const s = await startServer(
+        fetchHandler((req: Request) => {
+          const path = new URL(req.url).pathname;
+          if (path === "/throw") throw new Error("thrown");
+          if (path === "/reject") return Promise.reject(new Error("rejected"));
+          if (path === "/string") return "not a response" as unknown as Response;
+          if (path === "/late-string") return Promise.resolve(42 as unknown as Response);
+          return new Response("fine");
+        }),
+      );
+      const client = await Client.connect(s.port);
+      for (const path of ["/throw", "/reject", "/string", "/late-string"]) {
+        const res = await client.request(httpRequest("GET", path));
+        expect([path, res.status]).toEqual([path, 500]);
+      }
+      expect((await client.request(httpRequest("GET", "/ok"))).text).toBe("fine");
+      const logged = errors.map((args) => args.map(String).join(" "));
+      expect(logged.length).toBe(4);
+      expect(logged[0]).toContain("thrown");
+      expect(logged[1]).toContain("rejected");
+      expect(logged[2]).toContain("returned string");
+      expect(logged[3]).toContain("returned number");
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test("a ReadableStream arrives whole, in order, chunked", async () => {
+    const res = await exchange(fastPort, httpRequest("GET", "/readable"));
+    expect(res.status).toBe(200);
+    expect(res.headers["transfer-encoding"]).toBe("chunked");
+    expect(res.headers["content-length"]).toBeUndefined();
+    expect(res.headers["x-stream"]).toBe("yes");
+    expect(res.text).toBe(CHUNKS.join(""));
+    // Several chunks on the wire, not one buffered body.
+    const raw = text(res.raw);
+    expect(raw.split("\r\nchunk ").length).toBeGreaterThan(10);
+  });
+
+  test("a stream that is complete at once goes out with Content-Length, as on Bun.serve", async () => {
+    const res = await exchange(fastPort, httpRequest("GET", "/readable-sync"));
+    expect([res.headers["content-length"], res.text]).toEqual(["7", "one,two"]);
+  });
+
+  test("a slow stream on one connection does not hold up another", async () => {
+    let ticks = 0;
+    const s = await startServer(
+      fetchHandler((req: Request) => {
+        if (new URL(req.url).pathname !== "/slow") return new Response("quick");
+        return new Response(
+          new ReadableStream({
+            async pull(c) {
+              await sleep(150);
+              if (++ticks > 4) c.close();
+              else c.enqueue(enc.encode(`tick ${ticks}\n`));
+            },
+          }),
+        );
+      }),
+    );
+    const slow = await Client.connect(s.port);
+    await slow.write(httpRequest("GET", "/slow"));
+    await sleep(50); // the stream has begun and waits in its first pull
+    const other = await Client.connect(s.port);
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) expect((await other.request(httpRequest("GET", "/q"))).text).toBe("quick");
+    const elapsed = performance.now() - t0;
+    expect(ticks).toBeLessThan(3); // the other connection finished while the stream was still going
+    expect(elapsed).toBeLessThan(500);
+    const [res] = await slow.next(1, { timeoutMs: 5000 });
+    expect(res!.text).toBe("tick 1\ntick 2\ntick 3\ntick 4\n");
+    expect(res!.headers["transfer-encoding"]).toBe("chunked");
+  });
+
+  test("backpressure: a client that stops reading stops the stream; one that leaves cancels it", async () => {
+    let produced = 0;
+    let cancelled = false;
+    const CHUNK = new Uint8Array(64 * 1024).fill(97);
+    const s = await startServer(
+      fetchHandler(() =>
+        new Response(
+          new ReadableStream(
+            {
+              pull(c) {
+                produced += CHUNK.length;
+                c.enqueue(CHUNK);
+              },
+              cancel() {
+                cancelled = true;
+              },
+            },
+            { highWaterMark: 0 },
+          ),
+        ),
+      ),
+    );
+    const client = await Client.connect(s.port);
+    client.pause();
+    await client.write(httpRequest("GET", "/"));
+    await sleep(400);
+    const atPause = produced;
+    await sleep(300);
+    expect(produced).toBe(atPause); // nothing more was made while the socket was full
+    expect(produced).toBeLessThan(64 * 1024 * 1024); // bounded by the kernel's buffers, not by the stream
+    client.destroy();
+    await withTimeout(
+      (async () => {
+        while (!cancelled) await sleep(10);
+      })(),
+      3000,
+      "the app's stream to be cancelled after the client left",
+    );
+    await sleep(50);
+    expect(s.server.stats().connections).toBe(0);
+  });
+
+  test("an event stream whose client leaves is cancelled at its next event", async () => {
+    let cancelled = false;
+    let events = 0;
+    const s = await startServer(
+      fetchHandler(() =>
+        new Response(
+          new ReadableStream({
+            async pull(c) {
+              if (events > 0) await sleep(50);
+              c.enqueue(enc.encode(`data: event ${++events}\n\n`));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        ),
+      ),
+    );
+    const client = await Client.connect(s.port);
+    await client.write(httpRequest("GET", "/events"));
+    const deadline = Date.now() + 3000;
+    while (client.pendingBytes < 100 && Date.now() < deadline) await sleep(10); // a few events arrived
+    client.destroy();
+    await withTimeout(
+      (async () => {
+        while (!cancelled) await sleep(10);
+      })(),
+      3000,
+      "the event stream to be cancelled",
+    );
+    const at = events;
+    await sleep(200);
+    expect(events).toBeLessThanOrEqual(at + 1); // the source stopped
+    expect(s.server.stats().connections).toBe(0);
+  });
+
+  test("the request body outlives the request: read after the response, while other requests reuse the memory", async () => {
+    const stash: Request[] = [];
+    const s = await startServer(
+      fetchHandler(async (req: Request) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/keep") {
+          stash.push(req);
+          return new Response(null, { status: 202 });
+        }
+        if (path === "/read") return Response.json(await Promise.all(stash.map((r) => r.text())));
+        return new Response("churn ".repeat(100));
+      }),
+      { arenaMaxSlabs: 16 },
+    );
+    const client = await Client.connect(s.port);
+    const bodies = ["first body ✓", "x".repeat(9000), JSON.stringify({ n: 3 })];
+    for (const body of bodies) expect((await client.request(httpRequest("POST", "/keep", { body }))).status).toBe(202);
+    // Churn: many requests through the same 16 slabs.
+    const churn = await Client.connect(s.port);
+    for (let i = 0; i < 50; i++) await churn.write(httpRequest("GET", `/churn/${i}`, { headers: { "X-Fill": "z".repeat(2000) } }));
+    await churn.next(50, { timeoutMs: 5000 });
+    const read = await client.request(httpRequest("GET", "/read"));
+    expect(JSON.parse(read.text)).toEqual(bodies);
+  });
+
+  test("a chunked request body reaches the app decoded", async () => {
+    const body = "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n";
+    const res = await exchange(
+      fastPort,
+      httpRequest("POST", "/length", { headers: { "Transfer-Encoding": "chunked", "Content-Type": "text/plain" }, body }),
+    );
+    expect(JSON.parse(res.text)).toEqual({ length: 12, sum: [..."hello, world"].reduce((a, c) => a + c.charCodeAt(0), 0), type: "text/plain" });
+  });
+
+  test("an absolute-form target: the URL takes the target's authority, not the Host header", async () => {
+    const res = await exchange(
+      fastPort,
+      httpRequest("GET", "http://other.example:8081/url/x%2Fy?a=1", { headers: { Host: "ignored.example" } }),
+    );
+    const seen = JSON.parse(res.text);
+    expect(seen.url).toBe("http://other.example:8081/url/x%2Fy?a=1");
+    expect(seen.host).toBe("ignored.example"); // the header itself is still there for the app
+    const echo = await startServer(fetchHandler((req: Request) => new Response(req.url)));
+    const bare = await exchange(echo.port, httpRequest("GET", "http://bare.example?q=1"));
+    expect(bare.text).toBe("http://bare.example/?q=1");
+    const v6 = await exchange(echo.port, httpRequest("GET", "/p", { headers: { Host: "[::1]:9" } }));
+    expect(v6.text).toBe("http://[::1]:9/p");
+  });
+
+  test("HTTP/1.0 without Host: the URL says localhost; OPTIONS * is a 400", async () => {
+    const r10 = await rawRequest(fastPort, "GET /url/ten HTTP/1.0\r\n\r\n");
+    const [res] = parseResponses(r10.data, { closed: r10.closedByServer }).responses;
+    expect(JSON.parse(res!.text).url).toBe("http://localhost/url/ten");
+    const star = await exchange(fastPort, httpRequest("OPTIONS", "*"));
+    expect(star.status).toBe(400);
+  });
+
+  test("the status text, when the app gives one, is the reason phrase", async () => {
+    const s = await startServer(
+      fetchHandler((req: Request) =>
+        req.url.endsWith("/bad")
+          ? new Response("x", { status: 200, statusText: "Evil\r\nInjected: 1" })
+          : new Response("short and stout", { status: 418, statusText: "I'm a teapot" }),
+      ),
+    );
+    const res = await exchange(s.port, httpRequest("GET", "/"));
+    expect([res.status, res.reason, res.text]).toEqual([418, "I'm a teapot", "short and stout"]);
+    const bad = await exchange(s.port, httpRequest("GET", "/bad"));
+    expect([bad.status, bad.reason, bad.headers.injected]).toEqual([200, "OK", undefined]);
+  });
+
+  test("makeState's state is the app's second argument (Hono's env)", async () => {
+    const app = new Hono<{ Bindings: { name: string } }>().get("/", (c) => c.text(`hello from ${c.env.name}`));
+    const server = newServer({ port: 0, host: "127.0.0.1", fetch: app.fetch, makeState: () => ({ name: "state" }) });
+    void server.run();
+    try {
+      expect((await exchange(server.port, httpRequest("GET", "/"))).text).toBe("hello from state");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("handler and fetch are exclusive; fetch must be a function", () => {
+    const app = new Hono();
+    expect(() => newServer({ fetch: app.fetch, handler: () => new Uint8Array(0) })).toThrow(/either handler or fetch/);
+    expect(() => newServer({ fetch: "app" as never })).toThrow(TypeError);
+    expect(() => newServer({} as never)).toThrow(/handler must be a function/);
+    expect(() => fetchHandler(42 as never)).toThrow(TypeError);
+  });
+
+  test("Responses stay Responses: instanceof, Bun.serve and clone() are unaffected", async () => {
+    const made = new Response("x");
+    const fetched = await fetch(`http://127.0.0.1:${bun.port}/`);
+    expect(made instanceof Response).toBe(true);
+    expect(fetched instanceof Response).toBe(true);
+    expect(made.clone() instanceof Response).toBe(true);
+    class Mine extends Response {}
+    expect(new Mine("y") instanceof Mine).toBe(true);
+    expect(made instanceof Mine).toBe(false);
+    expect(await fetched.text()).toBe("Hello, Hono on fasthttp!\n");
+  });
+});
+
+describe("examples/hono.ts", () => {
+  test("`bun run examples/hono.ts` serves the app and stops on SIGTERM", async () => {
+    const port = await freePort();
+    const proc = Bun.spawn([process.execPath, "run", `${import.meta.dir}/../examples/hono.ts`], {
+      env: { ...process.env, PORT: String(port) },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const r = await rawRequest(port, httpRequest("GET", "/", { headers: { Connection: "close" } }), { timeoutMs: 500 }).catch(() => null);
+        if (r !== null && r.data.length > 0) {
+          const [res] = parseResponses(r.data, { closed: r.closedByServer }).responses;
+          expect(res!.text).toBe("Hello, Hono on fasthttp!\n");
+          break;
+        }
+        if (Date.now() > deadline) throw new Error("examples/hono.ts did not answer within 10 s");
+        await sleep(50);
+      }
+      const stream = await exchange(port, httpRequest("GET", "/stream"));
+      expect(stream.text).toBe([1, 2, 3, 4, 5].map((i) => `line ${i} of 5\n`).join(""));
+      proc.kill("SIGTERM");
+      expect(await withTimeout(proc.exited, 5000, "examples/hono.ts to exit")).toBe(0);
+      const out = await new Response(proc.stdout).text();
+      expect(out).toContain(`http://localhost:${port}/`);
+      expect(out).toContain("Stopped.");
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  }, 20_000);
+});
