@@ -12,6 +12,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { Hono } from "hono";
 import { app as exampleApp } from "../examples/hono.ts";
+import { NativeResponse } from "../src/adapter/known-body.ts";
 import { fetchHandler, newServer, type Server } from "../src/index.ts";
 import {
   Client,
@@ -501,6 +502,50 @@ describe("fasthttp only", () => {
     expect(new Mine("y") instanceof Mine).toBe(true);
     expect(made instanceof Mine).toBe(false);
     expect(await fetched.text()).toBe("Hello, Hono on fasthttp!\n");
+  });
+});
+
+describe("the Response subclass (src/adapter/known-body.ts)", () => {
+  /** Everything observable about a response, for comparing the subclass with the native class. */
+  async function observe(make: () => Response): Promise<unknown> {
+    let res: Response;
+    try {
+      res = make();
+    } catch (e) {
+      return { threw: (e as Error).constructor.name };
+    }
+    return { status: res.status, statusText: res.statusText, headers: [...res.headers], body: await res.text() };
+  }
+  const native = NativeResponse;
+  const inits: [string, unknown, unknown][] = [
+    ["a string, no init", "hello", undefined],
+    ["Hono's c.json init", "{}", { status: undefined, headers: { "Content-Type": "application/json" } }],
+    ["status and headers", "x", { status: 201, headers: { "X-A": "1", "x-b": 2, "Set-Cookie": "a=1" } }],
+    ["status text", "x", { status: 299, statusText: "Custom" }],
+    ["status text only", "x", { statusText: "Only" }],
+    ["headers as pairs", "x", { headers: [["X-A", "1"], ["X-A", "2"]] }],
+    ["headers as Headers", "x", { headers: new Headers({ "X-H": "1" }) }],
+    ["null body, 204", null, { status: 204, headers: { "X-N": "1" } }],
+    ["bytes", new Uint8Array([1, 2]), { headers: { "Content-Type": "application/x-bin" } }],
+    ["a form (Content-Type from the body)", new URLSearchParams("a=1"), { headers: { "X-F": "1" } }],
+    ["a form with its own Content-Type", new URLSearchParams("a=1"), { headers: { "Content-Type": "text/x-own" } }],
+    ["a bad status", "x", { status: 99 }],
+    ["a body with 204", "x", { status: 204 }],
+    ["a bad header name", "x", { headers: { "bad name": "1" } }],
+    ["an init with other keys", "x", { status: 202, headers: { "X-O": "1" }, extra: true }],
+  ];
+  for (const [what, body, init] of inits) {
+    test(`same as the native class: ${what}`, async () => {
+      const mine = await observe(() => new Response(body as string, init as ResponseInit));
+      const theirs = await observe(() => new native(body as string, init as ResponseInit));
+      expect(mine).toEqual(theirs);
+    });
+  }
+  test("Response.json() is the subclass's and matches the native one", async () => {
+    expect(Response).not.toBe(native); // the subclass is installed
+    const made = Response.json({ a: [1, "x"] }, { status: 202, headers: { "X-J": "1" } });
+    expect(await observe(() => made.clone() as Response)).toEqual(await observe(() => native.json({ a: [1, "x"] }, { status: 202, headers: { "X-J": "1" } })));
+    expect(() => Response.json(undefined)).toThrow();
   });
 });
 

@@ -63,15 +63,65 @@ function urlOf(req: HttpRequest, host: string | undefined): string | null {
   return `http://${latin1(b, a, k)}${p}`;
 }
 
+/** Header names common enough to be worth not decoding, by length, in lower case (Headers' own spelling). */
+const COMMON: (string[] | undefined)[] = [];
+for (const name of [
+  "host", "accept", "cookie", "origin", "referer", "user-agent", "connection", "content-type", "cache-control",
+  "content-length", "accept-encoding", "accept-language", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+  "sec-fetch-user", "upgrade-insecure-requests", "authorization", "if-none-match", "x-forwarded-for",
+]) (COMMON[name.length] ??= []).push(name);
+
+/**
+ * The field name at `b[s, e)`: a shared lower-case string when it is a common
+ * one (compared ignoring case: `| 0x20` lowers letters and leaves "-" and
+ * digits alone, and no other token character can become a letter), else decoded.
+ */
+function nameOf(b: Uint8Array, s: number, e: number): string {
+  const candidates = COMMON[e - s];
+  if (candidates !== undefined) {
+    for (const c of candidates) {
+      let k = 0;
+      while (k < c.length && (b[s + k]! | 32) === c.charCodeAt(k)) k++;
+      if (k === c.length) return c;
+    }
+  }
+  return latin1(b, s, e);
+}
+
+/** Field names and values of the request being built (reused: one request is built at a time). */
+const names: string[] = [];
+const values: string[] = [];
+
 /**
  * Builds the Request, or returns null when the request names no URL a fetch
  * app can take (the caller answers 400).
  */
 export function toRequest(req: HttpRequest): Request | null {
   const b = req.buffer;
-  const method = methodOf(req);
-  const url = urlOf(req, req.header("host"));
+  // One pass over the header block: every field, and Host for the URL.
+  let host: string | undefined;
+  let n = 0;
+  let i = req.headerFields.start;
+  const end = i + req.headerFields.len;
+  while (i < end) {
+    let colon = i;
+    while (b[colon] !== 58) colon++;
+    let eol = colon + 1;
+    while (eol < end && b[eol] !== 13) eol++;
+    let vs = colon + 1;
+    let ve = eol;
+    while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
+    while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
+    const name = nameOf(b, i, colon);
+    const value = latin1(b, vs, ve);
+    if (name === "host" && host === undefined) host = value;
+    names[n] = name;
+    values[n++] = value;
+    i = eol + 2;
+  }
+  const url = urlOf(req, host);
   if (url === null) return null;
+  const method = methodOf(req);
   let request: Request;
   try {
     if (method === "GET") {
@@ -87,19 +137,6 @@ export function toRequest(req: HttpRequest): Request | null {
     return null; // a URL the WHATWG parser refuses
   }
   const headers = request.headers;
-  let i = req.headerFields.start;
-  const end = i + req.headerFields.len;
-  while (i < end) {
-    let colon = i;
-    while (b[colon] !== 58) colon++;
-    let eol = colon + 1;
-    while (eol < end && b[eol] !== 13) eol++;
-    let vs = colon + 1;
-    let ve = eol;
-    while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
-    while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
-    headers.append(latin1(b, i, colon), latin1(b, vs, ve));
-    i = eol + 2;
-  }
+  for (let k = 0; k < n; k++) headers.append(names[k]!, values[k]!);
   return request;
 }

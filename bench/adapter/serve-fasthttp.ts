@@ -1,0 +1,21 @@
+/**
+ * serve-fasthttp.ts - the Hono app of app.ts on fasthttp: `newServer({ fetch: app.fetch })`.
+ * Usage: bun bench/adapter/serve-fasthttp.ts [port]   (or PORT; prints "ready ..." once listening)
+ * With BENCH_PROFILE=<ms>, JavaScript is sampled (bun:jsc) for that long once the first request
+ * has come in, and the heaviest frames are printed on stderr (see profile.ts).
+ */
+import { newServer } from "../../src/index.ts";
+import { app } from "./app.ts";
+import { profileAfterFirstRequest } from "./profile.ts";
+
+const port = Number(process.argv[2] ?? process.env.PORT ?? 3000);
+const profileMs = Number(process.env.BENCH_PROFILE ?? 0);
+const fetch = profileMs > 0 ? profileAfterFirstRequest(app.fetch, profileMs) : app.fetch;
+const server = newServer({ port, host: "127.0.0.1", fetch });
+const running = server.run();
+running.catch((err) => {
+  console.error(`fasthttp failed: ${err?.stack ?? err}`);
+  process.exit(1);
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void server.stop(true).then(() => process.exit(0)));
+console.log(`ready: Hono on fasthttp at http://127.0.0.1:${server.port}/`);

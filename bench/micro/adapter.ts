@@ -1,0 +1,85 @@
+/**
+ * Microbenchmarks (mitata) behind the web-standard adapter's choices (src/adapter/): what a
+ * standard Request costs to build, what reading a Response costs, and what the Response
+ * subclass of src/adapter/known-body.ts adds and saves.
+ *
+ *   bun bench/micro/adapter.ts
+ *
+ * The first group uses the native Response; `trackResponses()` then installs the subclass as
+ * `globalThis.Response` for the groups after it (it is what `fetchHandler()` does).
+ */
+import { bench, do_not_optimize, group, run, summary } from "mitata";
+import { NativeResponse, trackResponses } from "../../src/adapter/known-body.ts";
+
+const url = "http://127.0.0.1:3000/users/42?fields=name";
+const wrkHeaders: [string, string][] = [["Host", "127.0.0.1:3000"]];
+const browserHeaders: [string, string][] = [
+  ["Host", "localhost:3000"], ["Connection", "keep-alive"], ["sec-ch-ua", '"Chromium";v="130", "Not?A_Brand";v="99"'],
+  ["sec-ch-ua-mobile", "?0"], ["sec-ch-ua-platform", '"Linux"'], ["Upgrade-Insecure-Requests", "1"],
+  ["User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"],
+  ["Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"],
+  ["Sec-Fetch-Site", "none"], ["Sec-Fetch-Mode", "navigate"], ["Sec-Fetch-User", "?1"], ["Sec-Fetch-Dest", "document"],
+  ["Accept-Encoding", "gzip, deflate, br, zstd"], ["Accept-Language", "en-US,en;q=0.9"], ["Cookie", "session=abc123; theme=dark"],
+];
+const browserRecord = Object.fromEntries(browserHeaders);
+
+group("a standard Request", () => {
+  summary(() => {
+    bench("new Request(url)", () => do_not_optimize(new Request(url)));
+    bench("new Request(url, { method: 'GET' })", () => do_not_optimize(new Request(url, { method: "GET" })));
+    bench("1 header: new Request(url) + headers.append (the adapter)", () => {
+      const r = new Request(url);
+      r.headers.append(wrkHeaders[0]![0], wrkHeaders[0]![1]);
+      do_not_optimize(r);
+    });
+    bench("1 header: new Request(url, { headers: [[...]] })", () => do_not_optimize(new Request(url, { headers: wrkHeaders })));
+    bench("15 headers: new Request(url) + headers.append (the adapter)", () => {
+      const r = new Request(url);
+      const h = r.headers;
+      for (let i = 0; i < browserHeaders.length; i++) h.append(browserHeaders[i]![0], browserHeaders[i]![1]);
+      do_not_optimize(r);
+    });
+    bench("15 headers: new Request(url, { headers: pairs })", () => do_not_optimize(new Request(url, { headers: browserHeaders })));
+    bench("15 headers: new Request(url, { headers: record })", () => do_not_optimize(new Request(url, { headers: browserRecord })));
+  });
+});
+
+const body = '{"message":"Hello, World!"}';
+const JSON_TYPE = { "Content-Type": "application/json" };
+trackResponses();
+const Known = globalThis.Response; // the subclass, now installed
+
+group("making a Response (Hono's c.json passes { status: undefined, headers })", () => {
+  summary(() => {
+    bench("native: Response(str)", () => do_not_optimize(new NativeResponse(body)));
+    bench("native: Response(str, { status: undefined, headers })", () =>
+      do_not_optimize(new NativeResponse(body, { status: undefined, headers: JSON_TYPE })));
+    bench("native: Response(str, { headers })", () => do_not_optimize(new NativeResponse(body, { headers: JSON_TYPE })));
+    bench("native: Response(str) + headers.set", () => {
+      const r = new NativeResponse(body);
+      r.headers.set("Content-Type", "application/json");
+      do_not_optimize(r);
+    });
+    bench("subclass: Response(str)", () => do_not_optimize(new Known(body)));
+    bench("subclass: Response(str, { status: undefined, headers })", () =>
+      do_not_optimize(new Known(body, { status: undefined, headers: JSON_TYPE })));
+  });
+});
+
+group("reading a Response made from a string", () => {
+  summary(() => {
+    bench("Bun.peek(res.bytes())", () => do_not_optimize(Bun.peek(new NativeResponse("Hello, World!").bytes())));
+    bench("res.body.getReader().read() (how an unknown body is read)", () =>
+      do_not_optimize(Bun.peek(new NativeResponse("Hello, World!").body!.getReader().read())));
+    bench("headers: for..of res.headers", () => {
+      const r = new NativeResponse(body, { headers: JSON_TYPE });
+      for (const f of r.headers) do_not_optimize(f);
+    });
+    bench("headers: res.headers.toJSON() (the adapter)", () => {
+      const r = new NativeResponse(body, { headers: JSON_TYPE });
+      do_not_optimize((r.headers as Headers & { toJSON(): object }).toJSON());
+    });
+  });
+});
+
+await run();
