@@ -22,6 +22,7 @@ import { formatMarkdown, formatTable, fmtInt, fmtMs, fmtMsUnit, summarize, type 
 import { allScenarios, fdLimitFor, type Scenario } from "./lib/scenarios.ts";
 import { ServerProcess } from "./lib/server-process.ts";
 import { SERVERS, toolVersions, type ServerDef } from "./lib/servers.ts";
+import { sourceState, type SourceState } from "./lib/source.ts";
 import { renderSvg } from "./lib/svg.ts";
 
 /** Seconds a case costs beyond its load: start-up, checks, signals, pauses. */
@@ -78,7 +79,27 @@ const QUIET_PCT = 15;
  * Waits, up to maxWaitS, until the machine is quiet: on a shared machine another
  * job's burst would otherwise land in the middle of a run. Returns seconds waited.
  */
+let waitBudgetS = Infinity;
+let budgetSpentSaid = false;
+
+/** True once the whole invocation's waiting allowance (5 x --max-wait) is used up. */
+function budgetSpent(): boolean {
+  if (waitBudgetS > 0) return false;
+  if (!budgetSpentSaid) {
+    log("    (spent the waiting allowance, 5 x --max-wait: from now on no more waiting for quiet, no re-measuring)");
+    budgetSpentSaid = true;
+  }
+  return true;
+}
+
 async function waitQuiet(maxWaitS: number): Promise<number> {
+  if (budgetSpent()) return 0;
+  const waited = await waitQuietOnce(Math.min(maxWaitS, waitBudgetS));
+  waitBudgetS -= waited;
+  return waited;
+}
+
+async function waitQuietOnce(maxWaitS: number): Promise<number> {
   const start = performance.now();
   let said = false;
   for (;;) {
@@ -94,11 +115,11 @@ async function waitQuiet(maxWaitS: number): Promise<number> {
       return waited;
     }
     if (waited >= maxWaitS) {
-      log(`    machine still busy (${pct.toFixed(0)}% of a core) after ${maxWaitS} s: measuring anyway`);
+      log(`    machine still busy (${pct.toFixed(0)}% of a core) after ${Math.ceil(maxWaitS)} s: measuring anyway`);
       return waited;
     }
     if (!said) {
-      log(`    machine busy (${pct.toFixed(0)}% of a core in use by other processes): waiting up to ${maxWaitS} s for it to quieten ...`);
+      log(`    machine busy (${pct.toFixed(0)}% of a core in use by other processes): waiting up to ${Math.ceil(maxWaitS)} s for it to quieten ...`);
       said = true;
     }
   }
@@ -160,7 +181,7 @@ async function runCase(def: ServerDef, sc: Scenario, opts: Options, tool: Tool, 
       for (let attempt = 0; attempt <= opts.retries; attempt++) {
         await waitQuiet(opts.maxWait);
         run = await measureRun(server, sc, opts, tool, i);
-        if (run.otherCpuPct === null || run.otherCpuPct <= NOISY_PCT || attempt === opts.retries) break;
+        if (run.otherCpuPct === null || run.otherCpuPct <= NOISY_PCT || attempt === opts.retries || budgetSpent()) break;
         log(`    run ${i}/${opts.runs}: ${fmtInt(run.load.reqPerSec)} req/s, but other processes used ${run.otherCpuPct.toFixed(0)}% CPU meanwhile: measuring again`);
         result.discarded = (result.discarded ?? 0) + 1;
       }
@@ -279,6 +300,9 @@ async function main(): Promise<number> {
   log(`bun ${versions.bun}, node ${versions.node ?? "—"}, ${versions.wrk ?? ""}${versions.oha ? `, ${versions.oha}` : ""}; load average ${load0.map((x) => x.toFixed(2)).join(" ")}`);
   if (load0[0]! > 0.5) log("warning: the machine is already busy (1-minute load average > 0.5): expect noisy numbers.");
 
+  const source0 = sourceState();
+  log(`fasthttp source: commit ${source0.commit ?? "?"}${source0.dirty ? " + uncommitted changes in src/ or c/" : ""} (fingerprint ${source0.fingerprint})`);
+  waitBudgetS = 5 * opts.maxWait;
   const cases: CaseResult[] = [];
   let k = 0;
   // Scenario-major order: the servers being compared run close together in time,
@@ -290,6 +314,7 @@ async function main(): Promise<number> {
     }
   }
 
+  const source1 = sourceState();
   const date = new Date().toISOString();
   const command = `bun bench/load.ts${process.argv.length > 2 ? " " + process.argv.slice(2).join(" ") : ""}`;
   const meta: Meta = {
@@ -301,6 +326,7 @@ async function main(): Promise<number> {
     scenarios,
     servers: servers.map((s) => ({ id: s.id, label: s.label })),
     skipped,
+    source: { start: source0, end: source1, changedDuringRun: source1.fingerprint !== source0.fingerprint },
   };
 
   writeOutputs(meta, cases, opts.outDir, true);
@@ -317,6 +343,8 @@ export interface Meta {
   scenarios: Scenario[];
   servers: { id: string; label: string }[];
   skipped: { id: string; reason: string }[];
+  /** The fasthttp code measured: at the start and at the end of the invocation. */
+  source?: { start: SourceState; end: SourceState; changedDuringRun: boolean };
 }
 
 /** Writes latest.json (unless re-rendering), latest.svg and latest.md, and prints the table. */
@@ -340,6 +368,7 @@ function writeOutputs(meta: Meta, cases: CaseResult[], outDir: string, writeJson
   writeFileSync(
     join(outDir, "latest.md"),
     `Command: \`${meta.command}\`  \nDate: ${meta.date}  \n` +
+      (meta.source ? `fasthttp: commit ${meta.source.start.commit}${meta.source.start.dirty ? " (+ uncommitted changes)" : ""}${meta.source.changedDuringRun ? ", src/ or c/ changed during the run" : ""}  \n` : "") +
       `Bun ${versions.bun}, Node ${versions.node}, ${tool}, kernel ${meta.machine.kernel}, ${meta.machine.cpu} x${meta.machine.cpus}; ` +
       `load average before ${meta.machine.loadavgBefore.map((x) => x.toFixed(2)).join(" ")}\n\n${formatMarkdown(cases, meta.scenarios)}\n`,
   );
@@ -351,6 +380,9 @@ function writeOutputs(meta: Meta, cases: CaseResult[], outDir: string, writeJson
   log("gen CPU %: the load generator's own CPU; near 100 means the generator, not the server, set the pace.");
   log("other %: CPU used by everything else during the run (other processes, unattributed kernel work); high = shared machine, noisy.");
   if (meta.options.depth > 1 && meta.scenarios.some((s) => s.pipeline > 1)) log("pipelined p50/p99: not measured (wrk's histogram is wrong when pipelining; see bench/README.md).");
+  if (meta.source?.changedDuringRun) {
+    log(`warning: src/ or c/ changed during the run (${meta.source.start.fingerprint} -> ${meta.source.end.fingerprint}): fasthttp cases may have measured different code.`);
+  }
   const redone = cases.reduce((a, c) => a + (c.discarded ?? 0), 0);
   if (redone) log(`${redone} run(s) were measured again because other processes were busy during them.`);
   const noisy = cases.flatMap((c) => c.runs).filter((r) => (r.otherCpuPct ?? 0) > NOISY_PCT).length;

@@ -51,7 +51,8 @@ export const USAGE = `Usage: bun bench/load.ts [options]
   --server-cpu N       CPU the server is pinned to (default 0)
   --client-cpu N       CPU the load generator is pinned to (default 1)
   --max-wait S         before each run, wait up to S s for other processes to go
-                       quiet (default 60; --quick: 10)
+                       quiet (default 60; --quick: 10); all waiting and re-measuring
+                       stops once 5 x S s have been spent waiting in total
   --retries N          measure a run again, up to N times, when other processes
                        used > 25% of a core during it (default 2; --quick: 0)
   --render             redraw the table, latest.svg and latest.md from latest.json; run nothing

@@ -5,7 +5,7 @@
  * connection, takes its port as its first argument, and prints a line starting
  * with "ready" once it listens.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -68,8 +68,11 @@ export const SERVERS: ServerDef[] = [
     prepare: async () => {
       mkdirSync(join(tmpdir(), "fasthttp-bench"), { recursive: true });
       const cc = Bun.which("gcc") ?? Bun.which("cc")!;
-      const r = Bun.spawnSync([cc, "-O2", "-o", cLimitBinary, join(BENCH, "servers/c-limit.c")], { stderr: "pipe" });
+      // Build beside the target and rename over it, so another run using the binary is never disturbed.
+      const tmp = `${cLimitBinary}.${process.pid}.tmp`;
+      const r = Bun.spawnSync([cc, "-O2", "-o", tmp, join(BENCH, "servers/c-limit.c")], { stderr: "pipe" });
       if (r.exitCode !== 0) throw new Error(`compiling c-limit.c failed:\n${r.stderr.toString()}`);
+      renameSync(tmp, cLimitBinary);
     },
     command: (port) => [cLimitBinary, String(port)],
   },
