@@ -62,6 +62,7 @@ function testApp(): Hono {
     );
   });
   app.get("/readable-sync", () => new Response(new ReadableStream({ start(c) { c.enqueue("one,"); c.enqueue(enc.encode("two")); c.close(); } })));
+  app.all("/echo-headers", (c) => c.json(Object.fromEntries(c.req.raw.headers)));
   app.get("/bytes", (c) => c.body(new Uint8Array([0, 1, 2, 250, 255])));
   app.get("/buffer", () => new Response(new Uint8Array([104, 105]).buffer, { headers: { "content-type": "application/x-test" } }));
   app.get("/blob", () => new Response(new Blob(["blob body"], { type: "text/markdown" })));
@@ -425,6 +426,53 @@ describe("fasthttp only", () => {
     await churn.next(50, { timeoutMs: 5000 });
     const read = await client.request(httpRequest("GET", "/read"));
     expect(JSON.parse(read.text)).toEqual(bodies);
+  });
+
+  test("headers filled in on first read: whatever takes the Request apart sees them all", async () => {
+    const seen: Record<string, unknown> = {};
+    const stash: Request[] = [];
+    const s = await startServer(
+      fetchHandler(async (req: Request) => {
+        const path = new URL(req.url).pathname;
+        const upstream = `http://127.0.0.1:${bun.port}/echo-headers`;
+        if (path === "/copy") seen.copy = Object.fromEntries(new Request(req).headers);
+        if (path === "/init") seen.init = await (await fetch(new Request(upstream, req))).json();
+        if (path === "/fetch-init") seen.fetchInit = await (await fetch(upstream, req)).json();
+        if (path === "/clone") seen.clone = Object.fromEntries(req.clone().headers);
+        if (path === "/inspect") seen.inspect = Bun.inspect(req);
+        if (path === "/form") seen.form = Object.fromEntries(await req.formData());
+        if (path === "/blob") seen.blob = (await req.blob()).type;
+        if (path === "/later") {
+          stash.push(req); // its headers are read only after other requests reuse the memory
+          return new Response("kept");
+        }
+        if (path === "/read-later") seen.later = Object.fromEntries(stash[0]!.headers);
+        return new Response("ok");
+      }),
+      { arenaMaxSlabs: 16 },
+    );
+    const client = await Client.connect(s.port);
+    const extra: [string, string][] = [["X-One", "1"], ["Cookie", "a=b"], ["X-Two", "two words"]];
+    for (const path of ["/copy", "/init", "/fetch-init", "/clone", "/inspect"]) {
+      expect((await client.request(httpRequest("GET", path, { headers: [["Host", "h.example"], ...extra] }))).text).toBe("ok");
+    }
+    const multipart = "--B\r\nContent-Disposition: form-data; name=\"field\"\r\n\r\nvalue\r\n--B--\r\n";
+    await client.request(httpRequest("POST", "/form", { headers: { "Content-Type": "multipart/form-data; boundary=B" }, body: multipart }));
+    await client.request(httpRequest("POST", "/blob", { headers: { "Content-Type": "image/x-test" }, body: "xx" }));
+    await client.request(httpRequest("GET", "/later", { headers: { "X-Kept": "still here" } }));
+    for (let i = 0; i < 40; i++) await client.write(httpRequest("GET", `/churn/${i}`, { headers: { "X-Fill": "q".repeat(3000) } }));
+    await client.next(40, { timeoutMs: 5000 });
+    await client.request(httpRequest("GET", "/read-later"));
+    const expected = { host: "h.example", "x-one": "1", cookie: "a=b", "x-two": "two words" };
+    expect(seen.copy).toEqual(expected);
+    expect(seen.clone).toEqual(expected);
+    expect(seen.inspect).toContain('"x-two": "two words"');
+    for (const via of ["init", "fetchInit"] as const) {
+      expect(seen[via]).toMatchObject({ "x-one": "1", cookie: "a=b", "x-two": "two words" });
+    }
+    expect(seen.form).toEqual({ field: "value" });
+    expect(seen.blob).toBe("image/x-test");
+    expect(seen.later).toEqual({ host: "127.0.0.1", "x-kept": "still here" });
   });
 
   test("a chunked request body reaches the app decoded", async () => {
