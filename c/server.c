@@ -990,6 +990,26 @@ static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n) {
     return 0;
 }
 
+/* The place JavaScript answers with bytes [off, off+len) of slab `data_slab`
+ * of the arena that begins with `slab`: response `seq` of connection fd/gen,
+ * still waiting for its answer. Returns it (with the connection, its index and
+ * the bytes), or NULL when any of that does not hold. */
+static fh_seg *fh_answer_place(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int off, int len,
+                               fh_conn **pc, uint32_t *idx, uint8_t **bytes) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    int in_arena = fh_pool_in_arena(&s->pool, slab, data_slab);
+    uint8_t *arena = in_arena ? fh_pool_ptr(&s->pool, data_slab) : NULL;
+    size_t asize = in_arena ? fh_pool_size(&s->pool, data_slab) : 0;
+    fh_seg *g = c ? fh_seg_find(c, seq, idx) : NULL;
+    s->now_ms = fh_now_ms();
+    if (g == NULL || c->lingering || g->ready || arena == NULL || off < 0 || len < 0 ||
+        (size_t)off + (size_t)len > asize)
+        return NULL;
+    *pc = c;
+    *bytes = arena + off;
+    return g;
+}
+
 /*
  * Answers request `seq` with a stream (kind 1: bytes written over time, then
  * the connection serves on) or a takeover (kind 2: once every earlier
@@ -1001,22 +1021,18 @@ static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n) {
  * connection is gone (the arena is released).
  */
 int fh_stream_open(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int kind, int off, int len) {
-    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
-    int in_arena = fh_pool_in_arena(&s->pool, slab, data_slab);
-    uint8_t *arena = in_arena ? fh_pool_ptr(&s->pool, data_slab) : NULL;
-    size_t asize = in_arena ? fh_pool_size(&s->pool, data_slab) : 0;
+    fh_conn *c = NULL;
     uint32_t idx = 0;
-    fh_seg *g = c ? fh_seg_find(c, seq, &idx) : NULL;
-    s->now_ms = fh_now_ms();
-    if (g == NULL || c->lingering || g->ready || arena == NULL || off < 0 || len < 0 ||
-        (size_t)off + (size_t)len > asize || (kind != FH_SEG_STREAM && kind != FH_SEG_TAKEOVER)) {
+    uint8_t *head = NULL;
+    fh_seg *g = fh_answer_place(s, fd, gen, seq, slab, data_slab, off, len, &c, &idx, &head);
+    if (g == NULL || (kind != FH_SEG_STREAM && kind != FH_SEG_TAKEOVER)) {
         fh_pool_release(&s->pool, slab);
         return -EPIPE;
     }
     g->ready = 1;
     g->kind = (uint8_t)kind;
     g->slab = slab;
-    if (fh_stream_append(g, arena + off, (size_t)len) < 0) {
+    if (fh_stream_append(g, head, (size_t)len) < 0) {
         fh_conn_close(s, c);
         return -EPIPE;
     }
@@ -1085,15 +1101,11 @@ int fh_raw_take(fh_server *s, int fd, int gen, uint8_t *dst, int max) {
  */
 int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int off, int len,
                     int file_fd, double file_off, double file_len, int flags) {
-    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
-    int in_arena = fh_pool_in_arena(&s->pool, slab, data_slab);
-    uint8_t *arena = in_arena ? fh_pool_ptr(&s->pool, data_slab) : NULL;
-    size_t asize = in_arena ? fh_pool_size(&s->pool, data_slab) : 0;
+    fh_conn *c = NULL;
     uint32_t idx = 0;
-    fh_seg *g = c ? fh_seg_find(c, seq, &idx) : NULL;
-    s->now_ms = fh_now_ms();
-    if (g == NULL || c->lingering || g->ready || arena == NULL || off < 0 || len < 0 ||
-        (size_t)off + (size_t)len > asize || file_off < 0 || file_len < 0) {
+    uint8_t *head = NULL;
+    fh_seg *g = fh_answer_place(s, fd, gen, seq, slab, data_slab, off, len, &c, &idx, &head);
+    if (g == NULL || file_off < 0 || file_len < 0) {
         fh_pool_release(&s->pool, slab);
         if (file_fd >= 0) close(file_fd);
         return -EPIPE;
@@ -1101,7 +1113,7 @@ int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_s
     g->ready = 1;
     g->kind = FH_SEG_FILE;
     g->slab = slab;
-    g->ptr = arena + off;
+    g->ptr = head;
     g->len = (size_t)len;
     g->file_fd = file_fd;
     g->file_off = (int64_t)file_off;

@@ -8,18 +8,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { HttpRequest } from "../src/index.ts";
-import { Client, cleanup, httpRequest, rawRequest, sleep, startServer, text, utf8 } from "./helpers/net.ts";
+import { Client, cleanup, httpRequest, rawRequest, sleep, startServer, text, until, utf8 } from "./helpers/net.ts";
 
 afterEach(cleanup);
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(10);
-  }
-  return cond();
-}
 
 describe("req.response() and req.arena", () => {
   test("a response built in the arena: status line, Date, headers, Content-Length, body", async () => {

@@ -6,20 +6,12 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { newServer } from "../src/index.ts";
-import { Client, cleanup, httpRequest, rawRequest, sleep, startServer, text, utf8 } from "./helpers/net.ts";
+import { Client, cleanup, httpRequest, rawRequest, sleep, startServer, text, until, utf8 } from "./helpers/net.ts";
 
 afterEach(cleanup);
 
 const ok = () => utf8("ok");
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(20);
-  }
-  return cond();
-}
 
 describe("headerTimeout", () => {
   test("a head trickled byte by byte gets 408 and close, while other clients are served", async () => {

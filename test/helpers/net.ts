@@ -34,6 +34,16 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Small utilities
 
+/** Polls `cond` every `every` ms until it holds or `ms` pass; returns whether it held. */
+export async function until(cond: () => boolean, ms: number, every = 10): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  return cond();
+}
+
 /** Encodes text as UTF-8 bytes; bytes pass through unchanged. */
 export function utf8(data: string | Uint8Array): Uint8Array {
   return typeof data === "string" ? encoder.encode(data) : data;
