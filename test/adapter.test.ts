@@ -63,6 +63,11 @@ function testApp(): Hono {
   });
   app.get("/readable-sync", () => new Response(new ReadableStream({ start(c) { c.enqueue("one,"); c.enqueue(enc.encode("two")); c.close(); } })));
   app.all("/echo-headers", (c) => c.json(Object.fromEntries(c.req.raw.headers)));
+  app.get("/late-header", () => {
+    const res = new Response("headers added after the response was made");
+    res.headers.set("x-late", "1");
+    return res;
+  });
   app.get("/bytes", (c) => c.body(new Uint8Array([0, 1, 2, 250, 255])));
   app.get("/buffer", () => new Response(new Uint8Array([104, 105]).buffer, { headers: { "content-type": "application/x-test" } }));
   app.get("/blob", () => new Response(new Blob(["blob body"], { type: "text/markdown" })));
@@ -199,6 +204,7 @@ describe("fasthttp and Bun.serve give the same answers", () => {
     ["GET", "/big"],
     ["GET", "/async"],
     ["GET", "/clone"],
+    ["GET", "/late-header"],
     ["DELETE", "/json"],
   ];
   for (const [method, path, options] of cases) {

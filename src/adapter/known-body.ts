@@ -76,6 +76,8 @@ function isPlainInit(init: object): init is { status?: number; statusText?: stri
 class KnownResponse extends NativeResponse {
   #kind: number;
   #text: string | null;
+  /** No headers: none were given, and `headers` has not been read (so none can have been added). */
+  #bare = true;
 
   constructor(body?: ConstructorParameters<typeof Response>[0], init?: ResponseInit) {
     const kind = kindOf(body);
@@ -92,6 +94,13 @@ class KnownResponse extends NativeResponse {
     }
     this.#kind = kind;
     this.#text = kind === Kind.Text ? (body as string) : null;
+    if (init !== undefined && init !== null && (init as { headers?: unknown }).headers !== undefined) this.#bare = false;
+  }
+
+  /** The native getter; reading it may add headers, so the response is no longer known bare. */
+  override get headers(): Headers {
+    this.#bare = false;
+    return super.headers;
   }
 
   /** `Response.json()`, made by this class so that its body is known too. */
@@ -114,6 +123,11 @@ class KnownResponse extends NativeResponse {
     return #kind in res ? (res as KnownResponse).#kind : -1;
   }
 
+  /** @internal Whether the response has no headers at all (see #bare). */
+  static _bare(res: Response): boolean {
+    return #kind in res && (res as KnownResponse).#bare;
+  }
+
   /** @internal The string a Kind.Text body was made from. */
   static _text(res: Response): string {
     return (res as KnownResponse).#text!;
@@ -122,6 +136,8 @@ class KnownResponse extends NativeResponse {
 
 /** The kind of `res`'s body, or -1 when it must be read as a stream. */
 export const kindOfResponse: (res: Response) => number = KnownResponse._kind;
+/** Whether `res` is known to have no headers (made without any, and `headers` never read). */
+export const isBare: (res: Response) => boolean = KnownResponse._bare;
 /** The string a {@link Kind.Text} response was made from. */
 export const textOfResponse: (res: Response) => string = KnownResponse._text;
 

@@ -21,19 +21,41 @@
 import type { SliceBuffer } from "../arena.ts";
 import type { HttpRequest } from "../request.ts";
 
-/** A Buffer over the ArrayBuffer last decoded from (the server's slab memory, usually). */
+/** The view last decoded from, and a Buffer over its whole ArrayBuffer (the server's slab memory, usually). */
+let lastView: Uint8Array | null = null;
 let memory: ArrayBufferLike | null = null;
 let memoryBuf: SliceBuffer | null = null;
 
 /** Bytes `[s, e)` of `buf` as latin1 (field values are octets, RFC 9110 §5.5; targets and methods are ASCII). */
 function latin1(buf: Uint8Array, s: number, e: number): string {
-  const ab = buf.buffer;
-  if (ab !== memory) {
-    memory = ab;
-    memoryBuf = Buffer.from(ab) as SliceBuffer;
+  if (buf !== lastView) {
+    lastView = buf;
+    const ab = buf.buffer; // a getter worth skipping: a request's view is usually the one decoded from last
+    if (ab !== memory) {
+      memory = ab;
+      memoryBuf = Buffer.from(ab) as SliceBuffer;
+    }
   }
   const o = buf.byteOffset;
   return memoryBuf!.latin1Slice(o + s, o + e);
+}
+
+/** The first Host field's value (the scanner allows one), or undefined; lines are found with indexOf (memchr). */
+function hostOf(b: Uint8Array, start: number, end: number): string | undefined {
+  let i = start;
+  while (i < end) {
+    let eol = b.indexOf(13, i);
+    if (eol < 0 || eol > end) eol = end;
+    if (b[i + 4] === 58 && (b[i]! | 32) === 104 && (b[i + 1]! | 32) === 111 && (b[i + 2]! | 32) === 115 && (b[i + 3]! | 32) === 116) {
+      let vs = i + 5;
+      let ve = eol;
+      while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
+      while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
+      return latin1(b, vs, ve);
+    }
+    i = eol + 2;
+  }
+  return undefined;
 }
 
 /** The method as a string; the usual ones without decoding. */
@@ -174,11 +196,12 @@ for (const method of ["formData", "blob"] as const) {
  */
 export function toRequest(req: HttpRequest): globalThis.Request | null {
   const b = req.buffer;
-  const url = urlOf(req, req.header("host"));
+  const hs = req.headerFields.start;
+  const he = hs + req.headerFields.len;
+  const url = urlOf(req, hostOf(b, hs, he));
   if (url === null) return null;
   const method = methodOf(req);
-  const hs = req.headerFields.start;
-  const fields = b.slice(hs, hs + req.headerFields.len); // the request's memory is reused after the response
+  const fields = b.slice(hs, he); // the request's memory is reused after the response
   try {
     if (method === "GET") return new Request(url, undefined, fields);
     if (method === "HEAD" || req.body.len === 0) return new Request(url, { method }, fields);

@@ -15,7 +15,10 @@
 import type { HttpRequest } from "../request.ts";
 import type { HeadersInit } from "../response.ts";
 import { statusLine } from "../response.ts";
-import { Kind, kindOfResponse, OCTET_STREAM, TEXT_PLAIN, textOfResponse } from "./known-body.ts";
+import { isBare, Kind, kindOfResponse, OCTET_STREAM, TEXT_PLAIN, textOfResponse } from "./known-body.ts";
+
+/** The headers of a bare response made from a string (Hono's `c.text()`): Bun.serve's Content-Type alone. */
+const TEXT_ONLY: Record<string, string> = { "content-type": TEXT_PLAIN };
 
 const encoder = new TextEncoder();
 const noop = (): void => {};
@@ -203,6 +206,11 @@ export function writeResponse(req: HttpRequest, request: Request, res: Response)
   const kind = kindOfResponse(res);
   if (kind >= 0) {
     if (res.bodyUsed) throw new TypeError(`fasthttp: the Response for ${request.method} ${request.url} was returned with its body already read`);
+    if (isBare(res)) {
+      // No headers to read (the common `new Response(text)`): skip Headers altogether.
+      if (kind === Kind.Text) return complete(req, res, textOfResponse(res), bodyless(res.status) ? undefined : TEXT_ONLY);
+      if (kind === Kind.Null) return complete(req, res, null, undefined);
+    }
     // The Content-Type Bun.serve adds when the app set none (none for a status without a body).
     const type =
       kind === Kind.Text || kind === Kind.Blob ? TEXT_PLAIN : kind === Kind.Bytes ? OCTET_STREAM : null;
