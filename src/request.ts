@@ -34,6 +34,17 @@ function asciiLength(s: string): number {
   return s.length;
 }
 
+/** Writes `name: value\r\n` (latin1: checkHeader allowed only codes up to 255). */
+function writeField(out: Uint8Array, p: number, name: string, value: string): number {
+  for (let i = 0; i < name.length; i++) out[p++] = name.charCodeAt(i);
+  out[p++] = 58;
+  out[p++] = 32;
+  for (let i = 0; i < value.length; i++) out[p++] = value.charCodeAt(i);
+  out[p++] = 13;
+  out[p++] = 10;
+  return p;
+}
+
 function writeDecimal(out: Uint8Array, at: number, n: number): number {
   if (n === 0) {
     out[at] = 48;
@@ -198,6 +209,27 @@ export class HttpRequest {
     return this.#build(status, body, headers, false);
   }
 
+  #hExtra = 0;
+  #hConn = false;
+  #hDate = false;
+
+  /** Checks one header for #build and notes what the server must know of it. */
+  #checkOne(name: string, value: string, headOnly: boolean): void {
+    checkHeader(name, value);
+    const n = name.length;
+    if ((n === 14 || n === 17) && !headOnly) {
+      const l = name.toLowerCase();
+      if (l === "content-length" || l === "transfer-encoding") {
+        throw new TypeError(`fasthttp: ${name} is set by response(); pass the body instead`);
+      }
+    } else if (n === 10 && name.toLowerCase() === "connection") {
+      this.#hConn = true;
+    } else if (n === 4 && name.toLowerCase() === "date") {
+      this.#hDate = true;
+    }
+    this.#hExtra += n + value.length + 4;
+  }
+
   /** The response builder; `headOnly`: a head whose framing headers the caller gives (stream, file). */
   #build(status: number, body: string | Uint8Array | null | undefined, headers: HeadersInit | undefined, headOnly: boolean): Uint8Array {
     if (!Number.isInteger(status) || status < 100 || status > 599) {
@@ -216,26 +248,21 @@ export class HttpRequest {
       else throw new TypeError(`fasthttp: a response body must be a string or a Uint8Array (got ${typeof body})`);
       if (noBody && bodyLen > 0) throw new TypeError(`fasthttp: a ${status} response has no body`);
     }
-    let extra = 0;
-    let userConn = false;
-    let userDate = false;
-    if (headers !== undefined) {
-      for (const [name, value] of entries(headers)) {
-        checkHeader(name, value);
-        const n = name.length;
-        if ((n === 14 || n === 17) && !headOnly) {
-          const l = name.toLowerCase();
-          if (l === "content-length" || l === "transfer-encoding") {
-            throw new TypeError(`fasthttp: ${name} is set by response(); pass the body instead`);
-          }
-        } else if (n === 10 && name.toLowerCase() === "connection") {
-          userConn = true;
-        } else if (n === 4 && name.toLowerCase() === "date") {
-          userDate = true;
-        }
-        extra += n + value.length + 4;
-      }
+    this.#hExtra = 0;
+    this.#hConn = false;
+    this.#hDate = false;
+    // A plain object is walked with for-in, without the iterator and pair
+    // arrays a generic walk allocates: the usual case costs no JS heap.
+    const plain = headers !== undefined && !(Symbol.iterator in headers);
+    if (plain) {
+      const h = headers as Record<string, string>;
+      for (const name in h) this.#checkOne(name, h[name]!, headOnly);
+    } else if (headers !== undefined) {
+      for (const [name, value] of headers as Iterable<readonly [string, string]>) this.#checkOne(name, value, headOnly);
     }
+    const extra = this.#hExtra;
+    const userConn = this.#hConn;
+    const userDate = this.#hDate;
     const flags = this._flags;
     const keep = (flags & REQ_KEEP_ALIVE) !== 0;
     const conn = userConn ? null : !keep ? CONN_CLOSE : (flags & REQ_HTTP10) !== 0 ? CONN_KEEP : null;
@@ -256,15 +283,11 @@ export class HttpRequest {
       view.set(date, p);
       p += date.length;
     }
-    if (headers !== undefined) {
-      for (const [name, value] of entries(headers)) {
-        p += buf.write(name, p, "latin1");
-        view[p++] = 58;
-        view[p++] = 32;
-        p += buf.write(value, p, "latin1");
-        view[p++] = 13;
-        view[p++] = 10;
-      }
+    if (plain) {
+      const h = headers as Record<string, string>;
+      for (const name in h) p = writeField(view, p, name, h[name]!);
+    } else if (headers !== undefined) {
+      for (const [name, value] of headers as Iterable<readonly [string, string]>) p = writeField(view, p, name, value);
     }
     if (!noBody) {
       view.set(CL_PREFIX, p);

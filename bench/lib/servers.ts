@@ -42,6 +42,15 @@ export const SERVERS: ServerDef[] = [
     command: (port) => [bun, join(BENCH, "servers/fasthttp.ts"), String(port)],
   },
   {
+    id: "fasthttp-arena",
+    label: "fasthttp (arena)",
+    color: "#f08c00",
+    reportsTimer: true,
+    unavailable: () => (existsSync(join(REPO, "src/index.ts")) ? null : "src/index.ts does not exist yet"),
+    prepare: async () => {},
+    command: (port) => [bun, join(BENCH, "servers/fasthttp-arena.ts"), String(port)],
+  },
+  {
     id: "bun-serve",
     label: "Bun.serve",
     color: "#1c7ed6",
