@@ -150,7 +150,7 @@ export function formatTable(cases: CaseResult[], scenarios: { id: string; label:
 
 /** The same table as GitHub Markdown, for pasting into notes. */
 export function formatMarkdown(cases: CaseResult[], scenarios: { id: string; label: string }[]): string {
-  const out = ["| scenario | server | req/s | vs Bun.serve | vs C limit | p50 ms | p99 ms | peak RSS MiB | server CPU % | timer p99 / max ms | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
+  const out = ["| scenario | server | req/s | vs Bun.serve | vs C limit | p50 ms | p99 ms | peak RSS MiB | server CPU % | timer p99 / max ms | other CPU % | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
   for (const sc of scenarios) {
     const rows = cases.filter((c) => c.scenario === sc.id);
     const bun = rows.find((c) => c.server === "bun-serve")?.summary?.reqPerSec ?? null;
@@ -158,11 +158,11 @@ export function formatMarkdown(cases: CaseResult[], scenarios: { id: string; lab
     for (const c of rows) {
       const s = c.summary;
       if (!s) {
-        out.push(`| ${sc.id} | ${c.serverLabel} | failed: ${(c.error ?? "").split("\n")[0]} | | | | | | | | |`);
+        out.push(`| ${sc.id} | ${c.serverLabel} | failed: ${(c.error ?? "").split("\n")[0]} | | | | | | | | | |`);
         continue;
       }
       const timer = s.timerMaxMs === null ? "—" : `${fmtMs(s.timerP99Ms)} / ${fmtMs(s.timerMaxMs)}`;
-      out.push(`| ${sc.id} | ${c.serverLabel} | ${fmtInt(s.reqPerSec)} | ${fmtRatio(s.reqPerSec, bun)} | ${fmtRatio(s.reqPerSec, cl)} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${s.peakRssMiB?.toFixed(1) ?? "—"} | ${s.serverCpuPct?.toFixed(0) ?? "—"} | ${timer} | ${fmtInt(s.errors)} |`);
+      out.push(`| ${sc.id} | ${c.serverLabel} | ${fmtInt(s.reqPerSec)} | ${fmtRatio(s.reqPerSec, bun)} | ${fmtRatio(s.reqPerSec, cl)} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${s.peakRssMiB?.toFixed(1) ?? "—"} | ${s.serverCpuPct?.toFixed(0) ?? "—"} | ${timer} | ${s.otherCpuPct?.toFixed(0) ?? "—"} | ${fmtInt(s.errors)} |`);
     }
   }
   return out.join("\n");

@@ -17,6 +17,13 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 60_000;
 
 server.listen(port, "127.0.0.1", () => {
-  startLoopHealth({ onExit: () => new Promise((resolve) => server.close(resolve)) });
+  startLoopHealth({
+    onExit: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        // close() waits for open keep-alive connections; at exit there is nothing to wait for.
+        server.closeAllConnections();
+      }),
+  });
   console.log(`ready: node-http listening on http://127.0.0.1:${server.address().port}/`);
 });
