@@ -9,7 +9,16 @@
  * `globalThis.Response` for the groups after it (it is what `fetchHandler()` does).
  */
 import { bench, do_not_optimize, group, run, summary } from "mitata";
+import { Hono } from "hono";
+import { fetchHandler } from "../../src/adapter/fetch.ts";
 import { NativeResponse, trackResponses } from "../../src/adapter/known-body.ts";
+import { toRequest } from "../../src/adapter/request.ts";
+import { writeResponse } from "../../src/adapter/response.ts";
+import type { SliceBuffer } from "../../src/arena.ts";
+import { D } from "../../src/layout.ts";
+import { HttpRequest } from "../../src/request.ts";
+import { HeadWriter } from "../../src/response.ts";
+import { core, typical } from "./fixtures.ts";
 
 const url = "http://127.0.0.1:3000/users/42?fields=name";
 const wrkHeaders: [string, string][] = [["Host", "127.0.0.1:3000"]];
@@ -79,6 +88,56 @@ group("reading a Response made from a string", () => {
       const r = new NativeResponse(body, { headers: JSON_TYPE });
       do_not_optimize((r.headers as Headers & { toJSON(): object }).toJSON());
     });
+  });
+});
+
+/** A request over plain memory, as fixtures.ts's detachedRequest, that can be reset (its arena emptied) before each use. */
+function resettable(bytes: Uint8Array): () => HttpRequest {
+  const slabSize = 16384;
+  const mem = new Uint8Array(slabSize);
+  mem.set(bytes);
+  const out = new Int32Array(16);
+  if (core.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out) <= 0) throw new Error("fixture does not parse");
+  const heads = new HeadWriter();
+  heads.tick(Date.now());
+  const req = new HttpRequest({ arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize }, heads });
+  const d = new Int32Array(D.SIZE);
+  d[D.LEN] = bytes.length;
+  [d[D.METHOD], d[D.METHOD + 1], d[D.PATH], d[D.PATH + 1]] = [out[3]!, out[4]!, out[5]!, out[6]!];
+  [d[D.VERSION], d[D.VERSION + 1], d[D.HEADERS], d[D.HEADERS + 1]] = [out[5]! + out[6]! + 1, 8, out[9]!, out[10]!];
+  [d[D.BODY], d[D.FLAGS], d[D.TARGET], d[D.TARGET + 1]] = [bytes.length, out[2]!, out[7]!, out[8]!];
+  const view = mem.subarray(0, bytes.length);
+  return () => {
+    req._reset(d, 0, view, null);
+    return req;
+  };
+}
+
+const app = new Hono();
+app.get("/", (c) => c.text("Hello, World!"));
+app.get("/json", (c) => c.json({ message: "Hello, World!" }));
+const handler = fetchHandler(app.fetch);
+const wrkReq = resettable(typical);
+// On "/": a route that answers at once (Hono's 404 answers through a promise, which a loop of
+// synchronous calls would pile up on one request's arena).
+const browserReq = resettable(
+  new TextEncoder().encode(`GET / HTTP/1.1\r\n${browserHeaders.map(([n, v]) => `${n}: ${v}\r\n`).join("")}\r\n`),
+);
+const jsonReq = resettable(new TextEncoder().encode("GET /json HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n"));
+const TEXT = { "content-type": "text/plain;charset=utf-8" };
+
+group("one request through the adapter, JavaScript only (a detached request, no socket)", () => {
+  summary(() => {
+    bench("whole: fetchHandler(Hono) GET / (wrk's request)", () => do_not_optimize(handler(wrkReq(), undefined)));
+    bench("whole: fetchHandler(Hono) GET /json", () => do_not_optimize(handler(jsonReq(), undefined)));
+    bench("whole: fetchHandler(Hono) GET / (browser-like request, headers unread)", () => do_not_optimize(handler(browserReq(), undefined)));
+    bench("part: toRequest (wrk's request)", () => do_not_optimize(toRequest(wrkReq())));
+    bench("part: toRequest (browser-like request)", () => do_not_optimize(toRequest(browserReq())));
+    bench("part: toRequest + headers read (browser-like request)", () => do_not_optimize(toRequest(browserReq())!.headers));
+    const request = toRequest(wrkReq())!;
+    bench("part: Hono's app.fetch for GET /", () => do_not_optimize(app.fetch(request)));
+    bench("part: writeResponse(new Response(text))", () => do_not_optimize(writeResponse(wrkReq(), request, new Response("Hello, World!"))));
+    bench("part: req.response(200, text, one header) alone (the core's builder)", () => do_not_optimize(wrkReq().response(200, "Hello, World!", TEXT)));
   });
 });
 

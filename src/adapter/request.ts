@@ -40,8 +40,33 @@ function latin1(buf: Uint8Array, s: number, e: number): string {
   return memoryBuf!.latin1Slice(o + s, o + e);
 }
 
-/** The first Host field's value (the scanner allows one), or undefined; lines are found with indexOf (memchr). */
-function hostOf(b: Uint8Array, start: number, end: number): string | undefined {
+/** The last Host value's bytes and the origin made from them: most requests name the host the one before did. */
+const lastHost = new Uint8Array(256);
+let lastHostLen = -1;
+let lastOrigin = "";
+
+/** `http://` + the Host value at `b[s, e)`, reused while the bytes repeat. */
+function originFrom(b: Uint8Array, s: number, e: number): string {
+  const n = e - s;
+  if (n === lastHostLen) {
+    let k = 0;
+    while (k < n && b[s + k] === lastHost[k]) k++;
+    if (k === n) return lastOrigin;
+  }
+  const origin = n === 0 ? "http://localhost" : `http://${latin1(b, s, e)}`;
+  if (n <= lastHost.length) {
+    lastHost.set(b.subarray(s, e));
+    lastHostLen = n;
+    lastOrigin = origin;
+  }
+  return origin;
+}
+
+/**
+ * `http://` + the first Host field's value (the scanner allows one), or
+ * `http://localhost` without one (HTTP/1.0). Lines are found with indexOf (memchr).
+ */
+function originOf(b: Uint8Array, start: number, end: number): string {
   let i = start;
   while (i < end) {
     let eol = b.indexOf(13, i);
@@ -51,11 +76,11 @@ function hostOf(b: Uint8Array, start: number, end: number): string | undefined {
       let ve = eol;
       while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
       while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
-      return latin1(b, vs, ve);
+      return originFrom(b, vs, ve);
     }
     i = eol + 2;
   }
-  return undefined;
+  return "http://localhost";
 }
 
 /** The method as a string; the usual ones without decoding. */
@@ -75,13 +100,13 @@ function methodOf(req: HttpRequest): string {
  * HTTP/1.0 request without Host). Null for the asterisk and authority forms
  * (`OPTIONS *`, `CONNECT`), which name no resource a fetch app could serve.
  */
-function urlOf(req: HttpRequest, host: string | undefined): string | null {
+function urlOf(req: HttpRequest, headersStart: number, headersEnd: number): string | null {
   const b = req.buffer;
   const t = req.target;
   const first = b[t.start];
   const path = latin1(b, req.path.start, req.path.start + req.path.len);
   const p = path.charCodeAt(0) === 47 ? path : `/${path}`; // "http://h?q" routes as "/?q"
-  if (first === 47) return `http://${host === undefined || host.length === 0 ? "localhost" : host}${p}`;
+  if (first === 47) return originOf(b, headersStart, headersEnd) + p;
   if (first === 42) return null;
   // Absolute-form (the scanner checked "scheme://authority"), or CONNECT's "host:port".
   const end = t.start + t.len;
@@ -198,7 +223,7 @@ export function toRequest(req: HttpRequest): globalThis.Request | null {
   const b = req.buffer;
   const hs = req.headerFields.start;
   const he = hs + req.headerFields.len;
-  const url = urlOf(req, hostOf(b, hs, he));
+  const url = urlOf(req, hs, he);
   if (url === null) return null;
   const method = methodOf(req);
   const fields = b.slice(hs, he); // the request's memory is reused after the response
