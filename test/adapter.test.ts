@@ -546,6 +546,24 @@ describe("fasthttp only", () => {
     expect(() => fetchHandler(42 as never)).toThrow(TypeError);
   });
 
+  test("trackResponses: false leaves globalThis.Response alone; every body is then read as a stream", async () => {
+    // In a child process: this one's Response was replaced by the servers above.
+    const script = `
+      import { fetchHandler, newServer } from ${JSON.stringify(`${import.meta.dir}/../src/index.ts`)};
+      const original = globalThis.Response;
+      const server = newServer({ port: 0, host: "127.0.0.1", handler: fetchHandler(() => new Response("plain"), { trackResponses: false }) });
+      void server.run();
+      const res = await fetch("http://127.0.0.1:" + server.port + "/");
+      console.log(JSON.stringify({ same: globalThis.Response === original, body: await res.text(), length: res.headers.get("content-length") }));
+      await server.stop();
+    `;
+    const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ same: true, body: "plain", length: "5" });
+  });
+
   test("Responses stay Responses: instanceof, Bun.serve and clone() are unaffected", async () => {
     const made = new Response("x");
     const fetched = await fetch(`http://127.0.0.1:${bun.port}/`);
