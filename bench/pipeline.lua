@@ -1,6 +1,6 @@
 -- pipeline.lua - HTTP/1.1 pipelining for wrk: each write carries DEPTH requests.
 --
--- Usage: wrk -s bench/pipeline.lua http://127.0.0.1:PORT/ -- [DEPTH]   (default 16)
+-- Usage: wrk -s bench/pipeline.lua http://127.0.0.1:PORT/ -- [DEPTH] [PATH]   (default 16, "/")
 -- wrk counts every response as a request for req/s, but records one latency
 -- sample per batch: the time from writing the DEPTH requests to reading the
 -- last of their responses. Pipelined p50/p99 are batch round trips.
@@ -12,7 +12,7 @@ local batch
 
 function init(args)
   local depth = tonumber(args[1]) or 16
-  local one = wrk.format(nil, "/")
+  local one = wrk.format(nil, args[2] or "/")
   local parts = {}
   for i = 1, depth do parts[i] = one end
   batch = table.concat(parts)

@@ -1260,8 +1260,6 @@ uint8_t *fh_server_slabs(fh_server *s) { return s->pool.base; }
 uint8_t *fh_slab_ptr(fh_server *s, int slab) { return fh_pool_ptr(&s->pool, slab); }
 int fh_conn_count(fh_server *s) { return s->nconns; }
 
-/* Returns a slab JavaScript holds, when it will not answer (e.g. a takeover). */
-void fh_slab_release(fh_server *s, int slab) { fh_pool_release(&s->pool, slab); }
 
 /* Pool and connection figures: conns, slabs carved, in use, high water, cap,
  * large in use, slab size, backend (0 epoll, 1 kqueue). */

@@ -22,7 +22,6 @@ const symbols = {
   fh_server_desc: { args: ["ptr"], returns: "ptr" },
   fh_server_slabs: { args: ["ptr"], returns: "ptr" },
   fh_slab_ptr: { args: ["ptr", "i32"], returns: "ptr" },
-  fh_slab_release: { args: ["ptr", "i32"], returns: "void" },
   fh_conn_count: { args: ["ptr"], returns: "i32" },
   fh_stats: { args: ["ptr", "ptr"], returns: "void" },
   fh_start: { args: ["ptr", "function"], returns: "i32" },

@@ -144,7 +144,7 @@ async function measure(s: Running, sc: Scenario, route: string, seconds: number)
 /** One wrk run against a server, pinned to CPU 1. */
 async function measureOnce(s: Running, sc: Scenario, route: string, seconds: number): Promise<Sample> {
   const busyBefore = await quiet();
-  const script = sc.pipeline > 1 ? join(HERE, "pipeline.lua") : join(BENCH, "report.lua");
+  const script = sc.pipeline > 1 ? join(BENCH, "pipeline.lua") : join(BENCH, "report.lua");
   const cmd = ["taskset", "-c", "1", "wrk", "-t1", `-c${sc.connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", script, `http://127.0.0.1:${s.port}${route}`];
   if (sc.pipeline > 1) cmd.push("--", String(sc.pipeline), route);
   const cpu0 = cpuSeconds(s.proc.pid);
