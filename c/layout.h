@@ -1,41 +1,84 @@
 /*
- * layout.h - the shared descriptor array between C and TypeScript.
+ * layout.h - the contract between the C core and TypeScript.
  *
- * fh_poll fills one row of FH_D_SIZE int32 per ready request; JavaScript runs
- * the handler and writes the response fields of the same row; fh_flush reads
- * them back. src/layout.ts mirrors these numbers and checks them at start-up
- * against fh_layout_check().
+ * Everything the two sides exchange is named here: the descriptor row fh_poll
+ * fills per ready request (and whose response fields JavaScript writes back),
+ * the response kinds and flags, the events for streams and taken-over
+ * connections, and the kinds of answer fh_stream_open takes. src/layout.ts
+ * mirrors every number; at start-up it compares its copy with what
+ * fh_contract() reports, name by name (FH_CONTRACT below is that list, in
+ * order), so the two sides cannot drift apart silently.
  */
 #ifndef FH_LAYOUT_H
 #define FH_LAYOUT_H
+
+/* ---- the descriptor row: FH_D_SIZE int32 per request ---------------------- */
 
 /* Written by C. Offsets are relative to the request's bytes in its arena. */
 #define FH_D_FD 0
 #define FH_D_GEN 1
 #define FH_D_SEQ 2
 #define FH_D_SLAB 3
-#define FH_D_LEN 4 /* request bytes: head plus (decoded) body */
-#define FH_D_METHOD 5 /* start; +1 is the length, likewise below */
+#define FH_D_LEN 4     /* request bytes: head plus (decoded) body */
+#define FH_D_METHOD 5  /* start; +1 is the length, likewise below */
 #define FH_D_PATH 7
 #define FH_D_VERSION 9
 #define FH_D_HEADERS 11
 #define FH_D_BODY 13
-#define FH_D_FLAGS 15 /* FH_REQ_* */
+#define FH_D_FLAGS 15  /* FH_REQ_* (scanner.h); FH_REQ_KEEP_ALIVE is the core's keep-alive decision */
 #define FH_D_TARGET 16
 /* Written by JavaScript. */
-#define FH_D_RKIND 18
-#define FH_D_ROFF 19
+#define FH_D_RKIND 18  /* FH_R_* */
+#define FH_D_ROFF 19   /* FH_R_ARENA: offset in the slab; FH_R_STATUS: the status */
 #define FH_D_RLEN 20
-#define FH_D_RFLAGS 21
+#define FH_D_RFLAGS 21 /* FH_RF_* */
 #define FH_D_SIZE 22
 
-/* FH_D_RKIND */
-#define FH_R_PENDING 0 /* an async handler: fh_respond comes later */
+/* FH_D_RKIND: how JavaScript answered the request of a row. */
+#define FH_R_PENDING 0 /* an async handler: fh_respond (or another answer call) comes later */
 #define FH_R_ARENA 1   /* the response is in the request's slab at [ROFF, ROFF+RLEN) */
-#define FH_R_DONE 2    /* already handed over with fh_respond during the batch */
+#define FH_R_DONE 2    /* already handed over during the batch (fh_respond, a stream, a file) */
+#define FH_R_STATUS 3  /* the core's own answer for status ROFF (e.g. 500 for a handler that threw) */
 
-/* FH_D_RFLAGS */
+/* FH_D_RFLAGS and the flags arguments of the answer calls. */
 #define FH_RF_CLOSE 1 /* close the connection after this response */
-#define FH_RF_RAW 2   /* user-built head: look for "Connection: close" in it */
+#define FH_RF_RAW 2   /* a head built by user code: the core reads its version, Connection and framing */
+
+/* ---- events for streams and taken-over connections: type, fd, gen, seq --- */
+#define FH_EV_TAKEN 1  /* a takeover reached the head: the connection is the handler's */
+#define FH_EV_DATA 2   /* a taken-over connection has bytes to read (fh_raw_take) */
+#define FH_EV_DRAIN 3  /* a stream's buffered bytes have all been written */
+#define FH_EV_CLOSED 4 /* the connection of a stream or takeover is gone */
+#define FH_EV_END 5    /* the peer of a taken-over connection sent FIN */
+#define FH_EV_GONE 6   /* the client of a request still waiting for its answer left */
+#define FH_EV_SIZE 4   /* int32 per event */
+
+/* ---- what a place in a connection's response queue holds ------------------ */
+#define FH_SEG_BYTES 0    /* ptr[off, len): written, then retired */
+#define FH_SEG_STREAM 1   /* bytes that arrive over time (fh_stream_write) until fh_stream_end */
+#define FH_SEG_TAKEOVER 2 /* a stream that, once at the head, makes the connection the handler's */
+#define FH_SEG_FILE 3     /* ptr[off, len) (the head), then a file by sendfile */
+
+/* ---- fh_stats: int32 per figure ------------------------------------------- */
+#define FH_ST_CONNS 0
+#define FH_ST_SLABS 1
+#define FH_ST_IN_USE 2
+#define FH_ST_HIGH_WATER 3
+#define FH_ST_CAP 4
+#define FH_ST_LARGE_IN_USE 5
+#define FH_ST_SLAB_SIZE 6
+#define FH_ST_KQUEUE 7
+#define FH_ST_SIZE 8
+
+/* Every name above, in the order fh_contract() reports their values. */
+#define FH_CONTRACT(X)                                                                                   \
+    X(FH_D_FD) X(FH_D_GEN) X(FH_D_SEQ) X(FH_D_SLAB) X(FH_D_LEN) X(FH_D_METHOD) X(FH_D_PATH)               \
+    X(FH_D_VERSION) X(FH_D_HEADERS) X(FH_D_BODY) X(FH_D_FLAGS) X(FH_D_TARGET) X(FH_D_RKIND) X(FH_D_ROFF)  \
+    X(FH_D_RLEN) X(FH_D_RFLAGS) X(FH_D_SIZE) X(FH_R_PENDING) X(FH_R_ARENA) X(FH_R_DONE) X(FH_R_STATUS)    \
+    X(FH_RF_CLOSE) X(FH_RF_RAW) X(FH_EV_TAKEN) X(FH_EV_DATA) X(FH_EV_DRAIN) X(FH_EV_CLOSED) X(FH_EV_END)  \
+    X(FH_EV_GONE) X(FH_EV_SIZE) X(FH_SEG_BYTES) X(FH_SEG_STREAM) X(FH_SEG_TAKEOVER) X(FH_SEG_FILE)        \
+    X(FH_ST_CONNS) X(FH_ST_SLABS) X(FH_ST_IN_USE) X(FH_ST_HIGH_WATER) X(FH_ST_CAP) X(FH_ST_LARGE_IN_USE)  \
+    X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_SIZE) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
+    X(FH_REQ_CHUNKED) X(FH_REQ_EXPECT_CONTINUE) X(FH_REQ_HAS_CL) X(FH_REQ_UPGRADE)
 
 #endif

@@ -19,10 +19,6 @@
 #include <time.h>
 
 /* What a place in the response queue holds. */
-#define FH_SEG_BYTES 0    /* ptr[off, len): written, then retired */
-#define FH_SEG_STREAM 1   /* bytes that arrive over time (fh_stream_write) until fh_stream_end */
-#define FH_SEG_TAKEOVER 2 /* a stream that, once at the head, makes the connection the handler's */
-#define FH_SEG_FILE 3     /* ptr[off, len) (the head), then a file by sendfile */
 
 typedef struct fh_seg {
     const uint8_t *ptr;
@@ -42,11 +38,6 @@ typedef struct fh_seg {
 
 /* Events for JavaScript about streams and taken-over connections, four int32
  * each: type, fd, gen, seq. */
-#define FH_EV_TAKEN 1  /* a takeover reached the head: the connection is the handler's */
-#define FH_EV_DATA 2   /* a taken-over connection has bytes to read (fh_raw_take) */
-#define FH_EV_DRAIN 3  /* a stream's buffered bytes have all been written */
-#define FH_EV_CLOSED 4 /* the connection of a stream or takeover is gone */
-#define FH_EV_END 5    /* the peer of a taken-over connection sent FIN */
 
 typedef struct fh_conn {
     int fd;
@@ -1381,6 +1372,19 @@ void fh_destroy(fh_server *s) {
 
 /* The size of a descriptor row, for the TypeScript side to check its copy. */
 int fh_layout_check(void) { return FH_D_SIZE * 1000 + FH_D_RFLAGS; }
+
+/* Writes the value of every name in FH_CONTRACT (layout.h), in its order, for
+ * src/layout.ts to compare with its copy. Returns how many names there are
+ * (more than max: only max were written). */
+int fh_contract(int32_t *out, int max) {
+    int n = 0;
+#define FH_CONTRACT_PUT(name) \
+    if (n < max) out[n] = (name); \
+    n++;
+    FH_CONTRACT(FH_CONTRACT_PUT)
+#undef FH_CONTRACT_PUT
+    return n;
+}
 
 /* The reason for an error code returned by this core. */
 const char *fh_strerror(int code) {

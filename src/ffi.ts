@@ -53,6 +53,7 @@ const symbols = {
   fh_stop: { args: ["ptr", "i32"], returns: "i32" },
   fh_destroy: { args: ["ptr"], returns: "void" },
   fh_layout_check: { args: [], returns: "i32" },
+  fh_contract: { args: ["ptr", "i32"], returns: "i32" },
   fh_strerror: { args: ["i32"], returns: "ptr" },
 } as const;
 
