@@ -7,7 +7,7 @@ import { CString, cc, type Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
-import { LAYOUT_CHECK } from "./layout.ts";
+import { CONTRACT, contractMismatch } from "./layout.ts";
 
 const symbols = {
   fh_server_create: {
@@ -52,7 +52,6 @@ const symbols = {
   fh_events_pending: { args: ["ptr"], returns: "i32" },
   fh_stop: { args: ["ptr", "i32"], returns: "i32" },
   fh_destroy: { args: ["ptr"], returns: "void" },
-  fh_layout_check: { args: [], returns: "i32" },
   fh_contract: { args: ["ptr", "i32"], returns: "i32" },
   fh_strerror: { args: ["i32"], returns: "ptr" },
 } as const;
@@ -72,10 +71,10 @@ function compile(backend: string) {
     }
   }
   const lib = cc({ source, symbols, define });
-  const check = lib.symbols.fh_layout_check();
-  if (check !== LAYOUT_CHECK) {
-    throw new Error(`fasthttp: c/layout.h and src/layout.ts disagree (${check} vs ${LAYOUT_CHECK})`);
-  }
+  const values = new Int32Array(CONTRACT.length + 16);
+  const count = lib.symbols.fh_contract(values, values.length);
+  const wrong = contractMismatch(values, count);
+  if (wrong !== null) throw new Error(`fasthttp: c/layout.h and src/layout.ts disagree: ${wrong}`);
   return lib.symbols;
 }
 

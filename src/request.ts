@@ -15,7 +15,7 @@ export interface Slice {
 import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
 import { Arena, type ArenaHost } from "./arena.ts";
 import type { Connection } from "./connection.ts";
-import { REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
+import { D, REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
 import { ascii, checkHeader, statusLine, type HeadersInit, type HeadWriter } from "./response.ts";
 
 const utf8 = new TextDecoder();
@@ -158,23 +158,23 @@ export class HttpRequest {
   _reset(d: Int32Array, b: number, buffer: Uint8Array, large: Uint8Array | null): void {
     this.buffer = buffer;
     this.#large = large;
-    this.clientConnFd = d[b]!;
-    this._gen = d[b + 1]!;
-    this._seq = d[b + 2]!;
-    this._slab = d[b + 3]!;
-    this.method.start = d[b + 5]!;
-    this.method.len = d[b + 6]!;
-    this.path.start = d[b + 7]!;
-    this.path.len = d[b + 8]!;
-    this.version.start = d[b + 9]!;
-    this.version.len = d[b + 10]!;
-    this.headerFields.start = d[b + 11]!;
-    this.headerFields.len = d[b + 12]!;
-    this.body.start = d[b + 13]!;
-    this.body.len = d[b + 14]!;
-    this._flags = d[b + 15]!;
-    this.target.start = d[b + 16]!;
-    this.target.len = d[b + 17]!;
+    this.clientConnFd = d[b + D.FD]!;
+    this._gen = d[b + D.GEN]!;
+    this._seq = d[b + D.SEQ]!;
+    this._slab = d[b + D.SLAB]!;
+    this.method.start = d[b + D.METHOD]!;
+    this.method.len = d[b + D.METHOD + 1]!;
+    this.path.start = d[b + D.PATH]!;
+    this.path.len = d[b + D.PATH + 1]!;
+    this.version.start = d[b + D.VERSION]!;
+    this.version.len = d[b + D.VERSION + 1]!;
+    this.headerFields.start = d[b + D.HEADERS]!;
+    this.headerFields.len = d[b + D.HEADERS + 1]!;
+    this.body.start = d[b + D.BODY]!;
+    this.body.len = d[b + D.BODY + 1]!;
+    this._flags = d[b + D.FLAGS]!;
+    this.target.start = d[b + D.TARGET]!;
+    this.target.len = d[b + D.TARGET + 1]!;
     this.#arenaLive = false;
     this._outSlab = -1; // _out (kept for reuse) describes this request's response only once rebuilt
     this._special = null;

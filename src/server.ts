@@ -16,6 +16,12 @@ import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.
 import { describeError, loadCore, type Core } from "./ffi.ts";
 import {
   D,
+  EV_CLOSED,
+  EV_DATA,
+  EV_DRAIN,
+  EV_END,
+  EV_SIZE,
+  EV_TAKEN,
   LARGE_BASE,
   R_ARENA,
   R_DONE,
@@ -25,6 +31,17 @@ import {
   REQ_KEEP_ALIVE,
   RF_CLOSE,
   RF_RAW,
+  SEG_STREAM,
+  SEG_TAKEOVER,
+  ST_CAP,
+  ST_CONNS,
+  ST_HIGH_WATER,
+  ST_IN_USE,
+  ST_KQUEUE,
+  ST_LARGE_IN_USE,
+  ST_SIZE,
+  ST_SLAB_SIZE,
+  ST_SLABS,
 } from "./layout.ts";
 import type { ArenaHost, SliceBuffer } from "./arena.ts";
 import { closeSync } from "node:fs";
@@ -86,7 +103,7 @@ export class Server {
   /** Streams and taken-over connections, by "fd:gen:seq". */
   #conns = new Map<string, Connection>();
   #takers = new Map<string, (conn: Connection) => unknown>();
-  #evBuf = new Int32Array(64 * 4);
+  #evBuf = new Int32Array(64 * EV_SIZE);
   #scratch = new Uint8Array(65536);
   #connHost: ConnectionHost = {
     core: undefined as unknown as Core,
@@ -228,17 +245,17 @@ export class Server {
 
   /** Arena pool and connection figures. */
   stats(): ServerStats {
-    const out = new Int32Array(8);
+    const out = new Int32Array(ST_SIZE);
     if (this.#srv) this.#core!.fh_stats(this.#srv, out);
     return {
-      connections: out[0]!,
-      slabs: out[1]!,
-      slabsInUse: out[2]!,
-      slabsHighWater: out[3]!,
-      slabsMax: out[4]!,
-      largeInUse: out[5]!,
-      slabSize: out[6]!,
-      backend: out[7] ? "kqueue" : "epoll",
+      connections: out[ST_CONNS]!,
+      slabs: out[ST_SLABS]!,
+      slabsInUse: out[ST_IN_USE]!,
+      slabsHighWater: out[ST_HIGH_WATER]!,
+      slabsMax: out[ST_CAP]!,
+      largeInUse: out[ST_LARGE_IN_USE]!,
+      slabSize: out[ST_SLAB_SIZE]!,
+      backend: out[ST_KQUEUE] ? "kqueue" : "epoll",
     };
   }
 
@@ -489,7 +506,7 @@ export class Server {
       return R_DONE;
     }
     const mode: ConnectionMode = sp.kind;
-    const kind = mode === "takeover" ? 2 : 1;
+    const kind = mode === "takeover" ? SEG_TAKEOVER : SEG_STREAM;
     const r = core.fh_stream_open(srv, fd, gen, seq, slab, headSlab | 0, kind, off | 0, len | 0);
     if (r < 0) return R_DONE; // the client is gone; the core released the arena
     if (r > 0) this.#schedule();
@@ -527,17 +544,18 @@ export class Server {
     for (;;) {
       const n = core.fh_events_take(srv, ev, 64);
       for (let k = 0; k < n; k++) {
-        const type = ev[k * 4]!;
-        const fd = ev[k * 4 + 1]!;
-        const gen = ev[k * 4 + 2]!;
-        const key = `${fd}:${gen}:${ev[k * 4 + 3]!}`;
+        const e = k * EV_SIZE;
+        const type = ev[e]!;
+        const fd = ev[e + 1]!;
+        const gen = ev[e + 2]!;
+        const key = `${fd}:${gen}:${ev[e + 3]!}`;
         const conn = this.#conns.get(key);
         if (conn === undefined) continue;
-        if (type === 1) {
+        if (type === EV_TAKEN) {
           const fn = this.#takers.get(key);
           this.#takers.delete(key);
           if (fn !== undefined) this.#runHandOver(conn, fn, "takeover");
-        } else if (type === 2) {
+        } else if (type === EV_DATA) {
           const scratch = this.#scratch;
           for (;;) {
             const got = core.fh_raw_take(srv, fd, gen, scratch, scratch.length);
@@ -545,13 +563,13 @@ export class Server {
             conn._data(scratch.slice(0, got));
             if (got < scratch.length) break;
           }
-        } else if (type === 3) {
+        } else if (type === EV_DRAIN) {
           conn._drained();
-        } else if (type === 4) {
+        } else if (type === EV_CLOSED) {
           this.#conns.delete(key);
           this.#takers.delete(key);
           conn._closed();
-        } else if (type === 5) {
+        } else if (type === EV_END) {
           conn.close(); // the client sent FIN: the conversation is over
         }
       }
