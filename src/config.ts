@@ -3,7 +3,6 @@
  * value throws a TypeError or RangeError that names the field and the value.
  * @module
  */
-import { fetchHandler } from "./adapter/fetch.ts";
 import type { HttpRequest } from "./request.ts";
 
 /**
@@ -78,11 +77,11 @@ export interface ServerConfig<S = void> {
   workerData?: unknown;
 }
 
-/** A config with every default filled in (what one loop needs; the workers' options stay as given). */
-export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch">>;
+/** A config with every default filled in (what one loop needs besides its handler; the workers' options stay as given). */
+export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler">>;
 
 /** The options src/workers.ts reads; a loop ignores them. */
-export type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
+type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
 
 const KNOWN = new Set([
   "handler",
@@ -141,7 +140,7 @@ function seconds(cfg: ServerConfig, name: keyof ServerConfig, def: number): numb
 }
 
 /** Most workers one server may ask for. */
-export const MAX_WORKERS = 256;
+const MAX_WORKERS = 256;
 
 /** `workers` as a count ("auto": the CPUs this process may use); throws a TypeError/RangeError naming it. */
 export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number {
@@ -162,23 +161,30 @@ export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number 
 /** A config whose `fetch` (if it had one) has become its `handler`. */
 export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler"> & { handler: Handler<S> };
 
-/**
- * The config with `fetch` turned into the `handler` it stands for (and left
- * out, so that what remains can be sent to workers). Throws a TypeError
- * unless exactly one of `handler` and `fetch` is a function.
- */
-export function withHandler<S>(cfg: ServerConfig<S>): HandlerConfig<S> {
-  const { handler, fetch, ...rest } = cfg;
+/** Throws a TypeError unless exactly one of `handler` and `fetch` is a function. */
+function checkHandler(cfg: ServerConfig<any>): void {
+  const { handler, fetch } = cfg;
   if (handler !== undefined && fetch !== undefined) {
     throw new TypeError("fasthttp: give either handler or fetch, not both (fetch: app.fetch serves a web-standard app)");
   }
   if (fetch !== undefined) {
     if (typeof fetch !== "function") throw new TypeError(`fasthttp: fetch must be a function (got ${show(fetch)})`);
-    return { ...rest, handler: fetchHandler(fetch) };
-  }
-  if (typeof handler !== "function") {
+  } else if (typeof handler !== "function") {
     throw new TypeError(`fasthttp: handler must be a function (got ${show(handler)}); or give fetch, a (Request) => Response function`);
   }
+}
+
+/**
+ * The config with `fetch` turned into the `handler` it stands for by
+ * `fromFetch` (the adapter's `fetchHandler`, which the entry passes in: the
+ * core does not import the adapter), and left out, so that what remains can
+ * be sent to workers. Throws a TypeError unless exactly one of `handler` and
+ * `fetch` is a function.
+ */
+export function withHandler<S>(cfg: ServerConfig<S>, fromFetch: (fetch: FetchHandler<S>) => Handler<S>): HandlerConfig<S> {
+  checkHandler(cfg);
+  const { handler: _h, fetch, ...rest } = cfg;
+  if (fetch !== undefined) return { ...rest, handler: fromFetch(fetch) };
   return cfg as HandlerConfig<S>;
 }
 
@@ -190,7 +196,7 @@ export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
   for (const k of Object.keys(cfg)) {
     if (!KNOWN.has(k)) throw new TypeError(`fasthttp: unknown option ${JSON.stringify(k)} (got ${show((cfg as never)[k])})`);
   }
-  const handler = withHandler(cfg).handler;
+  checkHandler(cfg);
   const host = cfg.host ?? "::";
   if (typeof host !== "string" || host.length === 0 || host.includes("\0")) {
     throw new TypeError(`fasthttp: host must be a non-empty string (got ${show(cfg.host)})`);
@@ -216,7 +222,6 @@ export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
     );
   }
   return {
-    handler,
     port: int(cfg, "port", 3000, 0, 65535),
     host,
     maxHeaderSize: int(cfg, "maxHeaderSize", 8192, 256, 1 << 20),

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { fetchHandler } from "./adapter/index.ts";
 import { type ServerConfig } from "./config.ts";
 import { type Server } from "./server.ts";
 import { createServer } from "./workers.ts";
@@ -41,5 +42,5 @@ export { Server, type ServerStats } from "./server.ts";
  * ```
  */
 export function newServer<S = void>(config: ServerConfig<S>): Server {
-  return createServer(config);
+  return createServer(config, fetchHandler); // `fetch` is resolved here: the core does not import the adapter
 }

@@ -12,7 +12,7 @@
  * @module
  */
 import { JSCallback, toArrayBuffer, type Pointer } from "bun:ffi";
-import { resolveConfig, type ResolvedConfig, type ServerConfig } from "./config.ts";
+import { resolveConfig, type Handler, type HandlerConfig, type ResolvedConfig } from "./config.ts";
 import { describeError, loadCore, type Core } from "./ffi.ts";
 import {
   D,
@@ -90,6 +90,7 @@ export interface ServerStats {
  */
 export class Server {
   #cfg: ResolvedConfig;
+  #handler: Handler;
   #core: Core | undefined;
   #srv: Pointer | null = null;
   #desc = new Int32Array(0);
@@ -132,13 +133,14 @@ export class Server {
    * socket made elsewhere (shared by several loops; each closes only its own
    * duplicate) instead of binding host:port.
    */
-  constructor(config: ServerConfig, options: { listenFd?: number } = {}) {
+  constructor(config: HandlerConfig, options: { listenFd?: number } = {}) {
     if (process.platform === "win32") {
       throw new Error(
         "fasthttp does not support Windows: its C core waits on sockets with epoll (Linux) or kqueue (macOS, the BSDs), and Windows has neither",
       );
     }
     this.#cfg = resolveConfig(config);
+    this.#handler = config.handler;
     this.#listenFd = options.listenFd ?? -1;
     this.#slabSize = this.#cfg.arenaSlabSize;
     this.#done = new Promise<void>((res, rej) => {
@@ -311,7 +313,7 @@ export class Server {
 
   #batch(core: Core, srv: Pointer, n: number): void {
     const d = this.#desc;
-    const handler = this.#cfg.handler;
+    const handler = this.#handler;
     this.#heads.tick(Date.now());
     for (let i = 0; i < n; i++) {
       const b = i * D.SIZE;

@@ -22,6 +22,7 @@ import {
   resolveConfig,
   withHandler,
   workerCount,
+  type FetchHandler,
   type Handler,
   type HandlerConfig,
   type ServerConfig,
@@ -77,7 +78,7 @@ function reasonOf(err: unknown): string {
  * The config one loop runs: the worker options left out, and the handler bound
  * to the state `makeState` made for it (called here, once).
  */
-function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omit<ServerConfig, "handler">): ServerConfig {
+function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omit<ServerConfig, "handler">): HandlerConfig {
   const { workers: _w, makeState, workerEntry: _e, workerData: _d, handler, ...own } = config;
   const base = options ?? own;
   if (makeState === undefined) return { ...base, handler: handler as Handler };
@@ -85,10 +86,14 @@ function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omi
   return { ...base, handler: (req) => handler(req, state) };
 }
 
-/** Makes the server `newServer(config)` returns, in the main thread or in a worker. */
-export function createServer<S>(input: ServerConfig<S>): Server {
+/**
+ * Makes the server `newServer(config)` returns, in the main thread or in a
+ * worker. `fromFetch` turns a `fetch` app into a handler (the entry passes
+ * the adapter's `fetchHandler`).
+ */
+export function createServer<S>(input: ServerConfig<S>, fromFetch: (fetch: FetchHandler<S>) => Handler<S>): Server {
   resolveConfig(input); // validates every option, the workers' ones included
-  const config = withHandler(input); // `fetch: app.fetch` becomes a handler here (src/adapter/)
+  const config = withHandler(input, fromFetch); // `fetch: app.fetch` becomes a handler here
   const count = workerCount(config, cpus);
   if (marker !== undefined) return inWorker(config, count, marker);
   if (count === 1) return new Server(loopConfig(config, { index: 0, count: 1, data: config.workerData }));
@@ -124,7 +129,7 @@ class WorkerLoop extends Server {
   #started = false;
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(config: ServerConfig, m: Marker) {
+  constructor(config: HandlerConfig, m: Marker) {
     super(config, { listenFd: m.fd });
     this.#marker = m;
   }
