@@ -33,8 +33,8 @@ export interface ArenaHost {
   slabSize: number;
 }
 
-/** @internal A view and a Buffer over a large slab. */
-function largeView(host: ArenaHost, id: number): Uint8Array {
+/** @internal A view of large slab `id`, whole. */
+export function largeView(host: ArenaHost, id: number): Uint8Array {
   const size = host.core.fh_slab_size(host.srv, id | 0);
   return new Uint8Array(toArrayBuffer(host.core.fh_slab_ptr(host.srv, id | 0)!, 0, size));
 }
@@ -225,6 +225,3 @@ export class Arena {
     }
   }
 }
-
-/** @internal */
-export { largeView };

@@ -186,6 +186,3 @@ export class Connection {
     this.#resolveClosed();
   }
 }
-
-/** @internal Framing helpers for streams. */
-export { CRLF };

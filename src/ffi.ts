@@ -78,6 +78,18 @@ function compile(backend: string) {
   return lib.symbols;
 }
 
+/**
+ * Throws an Error saying why on a platform the core cannot run on (Windows:
+ * no epoll, no kqueue).
+ */
+export function assertSupported(): void {
+  if (process.platform === "win32") {
+    throw new Error(
+      "fasthttp does not support Windows: its C core waits on sockets with epoll (Linux) or kqueue (macOS, the BSDs), and Windows has neither",
+    );
+  }
+}
+
 let core: Core | undefined;
 let coreBackend = "";
 
@@ -88,11 +100,7 @@ let coreBackend = "";
  */
 export function loadCore(): Core {
   if (core === undefined) {
-    if (process.platform === "win32") {
-      throw new Error(
-        "fasthttp does not support Windows: its C core is built on epoll (Linux) or kqueue (macOS, BSD), which Windows lacks",
-      );
-    }
+    assertSupported();
     const env = process.env.FASTHTTP_BACKEND ?? "";
     coreBackend = env === "kqueue" || process.platform !== "linux" ? "kqueue" : "epoll";
     if (env !== "" && env !== "epoll" && env !== "kqueue") {
@@ -110,6 +118,12 @@ export function backendName(): string {
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) errnoNames.set(value, name);
+
+/** The Error for a socket that could not listen on host:port, with the reason for `code`. */
+export function listenError(host: string, port: number, code: number): Error {
+  const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Error(`fasthttp: cannot listen on ${where}: ${describeError(code)}`);
+}
 
 /** Turns a negative code from the core into "ENAME: reason". */
 export function describeError(code: number): string {

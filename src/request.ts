@@ -1,8 +1,19 @@
 /**
  * The request a handler receives: V's `HttpRequest`, a view of the raw bytes
- * with the parts as `{ start, len }` slices into them.
+ * with the parts as `{ start, len }` slices into them, and the lookups over
+ * them (text, bytes, headers). What a handler answers with is built elsewhere:
+ * `response()` in src/build.ts, `takeover()`, `stream()` and `sendFile()` in
+ * src/handover.ts; the methods here are their faces.
  * @module
  */
+import { Arena, type ArenaHost } from "./arena.ts";
+import { buildResponse } from "./build.ts";
+import type { Connection } from "./connection.ts";
+import { sendFile, stream, takeover, type Special } from "./handover.ts";
+import { D } from "./layout.ts";
+import type { HeadersInit, HeadWriter } from "./response.ts";
+
+export { HANDED_OVER } from "./handover.ts";
 
 /** A byte range `[start, start + len)` of {@link HttpRequest.buffer}. */
 export interface Slice {
@@ -12,49 +23,7 @@ export interface Slice {
   len: number;
 }
 
-import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
-import { Arena, type ArenaHost } from "./arena.ts";
-import type { Connection } from "./connection.ts";
-import { D, REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
-import { ascii, checkHeader, statusLine, type HeadersInit, type HeadWriter } from "./response.ts";
-
 const utf8 = new TextDecoder();
-
-function* entries(h: HeadersInit): Iterable<readonly [string, string]> {
-  if (Symbol.iterator in h) {
-    yield* h as Iterable<readonly [string, string]>;
-  } else {
-    for (const k in h as Record<string, string>) yield [k, (h as Record<string, string>)[k]!];
-  }
-}
-
-/** The length of a string that is all ASCII, else -1. */
-function asciiLength(s: string): number {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return -1;
-  return s.length;
-}
-
-/** Writes `name: value\r\n` (latin1: checkHeader allowed only codes up to 255). */
-function writeField(out: Uint8Array, p: number, name: string, value: string): number {
-  for (let i = 0; i < name.length; i++) out[p++] = name.charCodeAt(i);
-  out[p++] = 58;
-  out[p++] = 32;
-  for (let i = 0; i < value.length; i++) out[p++] = value.charCodeAt(i);
-  out[p++] = 13;
-  out[p++] = 10;
-  return p;
-}
-
-function writeDecimal(out: Uint8Array, at: number, n: number): number {
-  if (n === 0) {
-    out[at] = 48;
-    return at + 1;
-  }
-  let digits = 0;
-  for (let x = n; x > 0; x = Math.floor(x / 10)) digits++;
-  for (let k = digits - 1, x = n; k >= 0; k--, x = Math.floor(x / 10)) out[at + k] = 48 + (x % 10);
-  return at + digits;
-}
 
 function lower(c: number): number {
   return c >= 65 && c <= 90 ? c + 32 : c;
@@ -65,31 +34,6 @@ export interface RequestHost {
   arena: ArenaHost;
   heads: HeadWriter;
 }
-
-const CL_PREFIX = ascii("Content-Length: ");
-
-/**
- * What a handler returns after {@link HttpRequest.takeover},
- * {@link HttpRequest.stream} or {@link HttpRequest.sendFile}: those methods
- * return it, and the handler must return it as it is.
- */
-export const HANDED_OVER: Uint8Array = new Uint8Array(0);
-
-/** @internal A takeover, stream or file the handler asked for. */
-export type Special =
-  | { kind: "takeover" | "reusable"; fn: (conn: Connection) => unknown; head: null }
-  | { kind: "stream"; fn: (conn: Connection) => unknown; head: Uint8Array; chunked: boolean; bodyless: boolean }
-  | { kind: "file"; head: Uint8Array; fd: number; size: number };
-
-const MIME: Record<string, string> = {
-  html: "text/html; charset=utf-8", htm: "text/html; charset=utf-8", css: "text/css; charset=utf-8",
-  js: "text/javascript; charset=utf-8", mjs: "text/javascript; charset=utf-8", json: "application/json",
-  txt: "text/plain; charset=utf-8", svg: "image/svg+xml", png: "image/png", jpg: "image/jpeg",
-  jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", ico: "image/x-icon", wasm: "application/wasm",
-  pdf: "application/pdf", xml: "application/xml", woff2: "font/woff2", mp4: "video/mp4",
-};
-const CONN_CLOSE = ascii("Connection: close\r\n");
-const CONN_KEEP = ascii("Connection: keep-alive\r\n");
 
 /**
  * One parsed HTTP/1.1 request.
@@ -191,6 +135,11 @@ export class HttpRequest {
     return a;
   }
 
+  /** @internal The server's head writer (and Date line), which responses are built with. */
+  get _heads(): HeadWriter {
+    return this.#host.heads;
+  }
+
   /** @internal The arena, if the handler used it. */
   _arenaIfLive(): Arena | null {
     return this.#arenaLive ? this.#arena : null;
@@ -206,124 +155,7 @@ export class HttpRequest {
    * `Content-Length` and `Transfer-Encoding` are the server's to set.
    */
   response(status: number, body?: string | Uint8Array | null, headers?: HeadersInit): Uint8Array {
-    return this.#build(status, body, headers, false);
-  }
-
-  #hExtra = 0;
-  #hConn = false;
-  #hDate = false;
-
-  /** Checks one header for #build and notes what the server must know of it. */
-  #checkOne(name: string, value: string, headOnly: boolean): void {
-    checkHeader(name, value);
-    const n = name.length;
-    if ((n === 14 || n === 17) && !headOnly) {
-      const l = name.toLowerCase();
-      if (l === "content-length" || l === "transfer-encoding") {
-        throw new TypeError(`fasthttp: ${name} is set by response(); pass the body instead`);
-      }
-    } else if (n === 10 && name.toLowerCase() === "connection") {
-      this.#hConn = true;
-    } else if (n === 4 && name.toLowerCase() === "date") {
-      this.#hDate = true;
-    }
-    this.#hExtra += n + value.length + 4;
-  }
-
-  /** The response builder; `headOnly`: a head whose framing headers the caller gives (stream, file). */
-  #build(status: number, body: string | Uint8Array | null | undefined, headers: HeadersInit | undefined, headOnly: boolean): Uint8Array {
-    if (!Number.isInteger(status) || status < 100 || status > 599) {
-      throw new RangeError(`fasthttp: status must be an integer from 100 to 599 (got ${status})`);
-    }
-    const noBody = status < 200 || status === 204 || status === 304 || headOnly;
-    let bodyLen = 0;
-    let ascii = false;
-    if (body !== undefined && body !== null) {
-      if (typeof body === "string") {
-        bodyLen = body.length <= 256 ? asciiLength(body) : -1;
-        ascii = bodyLen >= 0;
-        if (!ascii) bodyLen = Buffer.byteLength(body, "utf8");
-      }
-      else if (body instanceof Uint8Array) bodyLen = body.length;
-      else throw new TypeError(`fasthttp: a response body must be a string or a Uint8Array (got ${typeof body})`);
-      if (noBody && bodyLen > 0) throw new TypeError(`fasthttp: a ${status} response has no body`);
-    }
-    this.#hExtra = 0;
-    this.#hConn = false;
-    this.#hDate = false;
-    // A plain object is walked with for-in, without the iterator and pair
-    // arrays a generic walk allocates: the usual case costs no JS heap.
-    const plain = headers !== undefined && !(Symbol.iterator in headers);
-    if (plain) {
-      const h = headers as Record<string, string>;
-      for (const name in h) this.#checkOne(name, h[name]!, headOnly);
-    } else if (headers !== undefined) {
-      for (const [name, value] of headers as Iterable<readonly [string, string]>) this.#checkOne(name, value, headOnly);
-    }
-    const extra = this.#hExtra;
-    const userConn = this.#hConn;
-    const userDate = this.#hDate;
-    const flags = this._flags;
-    const keep = (flags & REQ_KEEP_ALIVE) !== 0;
-    const conn = userConn ? null : !keep ? CONN_CLOSE : (flags & REQ_HTTP10) !== 0 ? CONN_KEEP : null;
-    const sl = statusLine(status);
-    const date = this.#host.heads.dateLine;
-    const sendBody = !noBody && (flags & REQ_HEAD) === 0;
-    const max =
-      sl.length + (userDate ? 0 : date.length) + extra + (noBody ? 0 : CL_PREFIX.length + 18) +
-      (conn === null ? 0 : conn.length) + 2 + (sendBody ? bodyLen : 0);
-    const arena = this.arena;
-    const start = arena._reserve(max);
-    const view = arena._view();
-    const buf = arena._buf();
-    let p = start;
-    view.set(sl, p);
-    p += sl.length;
-    if (!userDate) {
-      view.set(date, p);
-      p += date.length;
-    }
-    if (plain) {
-      const h = headers as Record<string, string>;
-      for (const name in h) p = writeField(view, p, name, h[name]!);
-    } else if (headers !== undefined) {
-      for (const [name, value] of headers as Iterable<readonly [string, string]>) p = writeField(view, p, name, value);
-    }
-    if (!noBody) {
-      view.set(CL_PREFIX, p);
-      p += CL_PREFIX.length;
-      p = writeDecimal(view, p, bodyLen);
-      view[p++] = 13;
-      view[p++] = 10;
-    }
-    if (conn !== null) {
-      view.set(conn, p);
-      p += conn.length;
-    }
-    view[p++] = 13;
-    view[p++] = 10;
-    if (sendBody && bodyLen > 0) {
-      if (typeof body === "string") {
-        if (ascii) {
-          for (let i = 0; i < bodyLen; i++) view[p + i] = body.charCodeAt(i);
-          p += bodyLen;
-        } else {
-          p += buf.write(body, p, bodyLen, "utf8");
-        }
-      } else {
-        view.set(body as Uint8Array, p);
-        p += bodyLen;
-      }
-    }
-    arena._trim(p);
-    this._outSlab = arena._slab();
-    this._outOff = start - arena._slabStart();
-    // Reuse the last view when the same bytes are returned again (a pooled request answering alike).
-    const out = this._out;
-    if (out !== null && out.byteOffset === view.byteOffset + start && out.length === p - start && out.buffer === view.buffer) {
-      return out;
-    }
-    return (this._out = view.subarray(start, p));
+    return buildResponse(this, status, body, headers, false);
   }
 
   /**
@@ -351,9 +183,7 @@ export class HttpRequest {
    * ```
    */
   takeover(fn: (conn: Connection) => unknown, options: { reusable?: boolean } = {}): Uint8Array {
-    if (typeof fn !== "function") throw new TypeError("fasthttp: takeover() needs a function");
-    this.#handOver({ kind: options.reusable ? "reusable" : "takeover", fn, head: null });
-    return HANDED_OVER;
+    return takeover(this, fn, options);
   }
 
   /**
@@ -366,16 +196,7 @@ export class HttpRequest {
    * method returns.
    */
   stream(status: number, headers: HeadersInit | undefined, fn: (conn: Connection) => unknown): Uint8Array {
-    if (typeof fn !== "function") throw new TypeError("fasthttp: stream() needs a function");
-    const http10 = (this._flags & REQ_HTTP10) !== 0;
-    const bodyless = (this._flags & REQ_HEAD) !== 0 || status === 204 || status === 304 || status < 200;
-    const extra: [string, string][] = [];
-    if (!bodyless && !http10) extra.push(["Transfer-Encoding", "chunked"]);
-    if (http10 && !bodyless) extra.push(["Connection", "close"]);
-    const head = this.#head(status, headers, extra);
-    this.#handOver({ kind: "stream", fn, head, chunked: !bodyless && !http10, bodyless });
-    if (http10 && !bodyless) this._flags &= ~REQ_KEEP_ALIVE;
-    return HANDED_OVER;
+    return stream(this, status, headers, fn);
   }
 
   /**
@@ -388,69 +209,7 @@ export class HttpRequest {
    * head is sent. Return what this returns.
    */
   sendFile(path: string, options: { status?: number; headers?: HeadersInit } = {}): Uint8Array {
-    let fd: number;
-    try {
-      // O_NONBLOCK: opening a FIFO must not block the loop until a writer comes (it is then refused).
-      fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EPERM") return this.response(403, "Forbidden\n");
-      return this.response(404, "Not Found\n");
-    }
-    let size: number;
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) {
-        closeSync(fd);
-        return this.response(404, "Not Found\n");
-      }
-      size = st.size;
-    } catch {
-      closeSync(fd);
-      return this.response(403, "Forbidden\n");
-    }
-    const status = options.status ?? 200;
-    // 1xx, 204 and 304 have no body: the file is not sent (a 204 or 1xx has no Content-Length either).
-    const noBody = status < 200 || status === 204 || status === 304;
-    const extra: [string, string][] = status < 200 || status === 204 ? [] : [["Content-Length", String(size)]];
-    let typed = false;
-    if (options.headers !== undefined) {
-      for (const [name] of entries(options.headers)) if (name.toLowerCase() === "content-type") typed = true;
-    }
-    if (!typed) {
-      const dot = path.lastIndexOf(".");
-      const ext = path.slice(dot + 1).toLowerCase();
-      extra.push(["Content-Type", Object.hasOwn(MIME, ext) ? MIME[ext]! : "application/octet-stream"]);
-    }
-    let head: Uint8Array;
-    try {
-      head = this.#head(status, options.headers, extra);
-    } catch (e) {
-      closeSync(fd); // a bad status or header: answered 500, and the file is not left open
-      throw e;
-    }
-    if ((this._flags & REQ_HEAD) !== 0 || noBody) {
-      closeSync(fd);
-      return head;
-    }
-    this.#handOver({ kind: "file", head, fd, size });
-    return HANDED_OVER;
-  }
-
-  #handOver(sp: Special): void {
-    if (this._special !== null) {
-      if (sp.kind === "file") closeSync(sp.fd);
-      throw new Error("fasthttp: this request was already handed over (takeover, stream or sendFile)");
-    }
-    this._special = sp;
-  }
-
-  /** A response head built in the arena: status line, Date, headers, extra, Connection. */
-  #head(status: number, headers: HeadersInit | undefined, extra: [string, string][]): Uint8Array {
-    const all: [string, string][] = [];
-    if (headers !== undefined) for (const [n, v] of entries(headers)) all.push([n, v]);
-    for (const h of extra) all.push(h);
-    return this.#build(status, null, all, true);
+    return sendFile(this, path, options);
   }
 
   /** The slice decoded as UTF-8 text. */
@@ -527,8 +286,19 @@ export class HttpRequest {
   }
 }
 
-function trim(buf: Uint8Array, s: number, e: number): Slice {
+/** The first index of `buf[s, e)` past leading whitespace (SP, HTAB): where a field value starts. */
+export function owsStart(buf: Uint8Array, s: number, e: number): number {
   while (s < e && (buf[s] === 32 || buf[s] === 9)) s++;
+  return s;
+}
+
+/** The end of `buf[s, e)` without its trailing whitespace (SP, HTAB): where a field value ends. */
+export function owsEnd(buf: Uint8Array, s: number, e: number): number {
   while (e > s && (buf[e - 1] === 32 || buf[e - 1] === 9)) e--;
-  return { start: s, len: e - s };
+  return e;
+}
+
+function trim(buf: Uint8Array, s: number, e: number): Slice {
+  s = owsStart(buf, s, e);
+  return { start: s, len: owsEnd(buf, s, e) - s };
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
+
 const enc = new TextEncoder();
 
 /** Bytes of an ASCII string. */
@@ -16,9 +18,48 @@ export const RESPONSE_500 = ascii(
   "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n\r\nInternal Server Error\n",
 );
 
+/** {@link connectionMode}: no Connection header (HTTP/1.1 keep-alive). */
+const CONN_NONE = 0;
+/** {@link connectionMode}: `Connection: close`. */
+const CONN_CLOSE = 1;
+/** {@link connectionMode}: `Connection: keep-alive` (HTTP/1.0 keep-alive). */
+const CONN_KEEP_ALIVE = 2;
+
+/**
+ * Which Connection header a head built for this request says, from its flags:
+ * the core decided keep-alive (REQ_KEEP_ALIVE), and the head only reports it.
+ */
+export function connectionMode(flags: number): number {
+  return (flags & REQ_KEEP_ALIVE) === 0 ? CONN_CLOSE : (flags & REQ_HTTP10) !== 0 ? CONN_KEEP_ALIVE : CONN_NONE;
+}
+
+const CONN_LINES: readonly (Uint8Array | null)[] = [null, ascii("Connection: close\r\n"), ascii("Connection: keep-alive\r\n")];
+
+/** The Connection header line of a {@link connectionMode}, or null for none. */
+export function connectionLine(mode: number): Uint8Array | null {
+  return CONN_LINES[mode]!;
+}
+
 const SUFFIX_KEEP = ascii("\r\n\r\n");
 const SUFFIX_CLOSE = ascii("\r\nConnection: close\r\n\r\n");
 const SUFFIX_KEEP10 = ascii("\r\nConnection: keep-alive\r\n\r\n");
+
+/** Whether a response with this status carries no body: 1xx, 204 and 304 (RFC 9110 §6.4.1). */
+export function isBodyless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/** Writes `n` (a non-negative integer) in decimal at `out[at]`; returns the index after its last digit. */
+export function writeDecimal(out: Uint8Array, at: number, n: number): number {
+  if (n === 0) {
+    out[at] = 48;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let x = n; x > 0; x = Math.floor(x / 10)) digits++;
+  for (let k = digits - 1, x = n; k >= 0; k--, x = Math.floor(x / 10)) out[at + k] = 48 + (x % 10);
+  return at + digits;
+}
 
 /** Whether bytes begin with `HTTP/`, i.e. are a complete response. */
 export function isRawResponse(b: Uint8Array): boolean {
@@ -56,21 +97,13 @@ export class HeadWriter {
 
   /**
    * Writes the head for a body of `len` bytes at `out[at]`; returns its
-   * length. `mode`: 0 keep-alive (HTTP/1.1), 1 close, 2 keep-alive (HTTP/1.0).
+   * length. `mode` is a {@link connectionMode}.
    */
   write(out: Uint8Array, at: number, len: number, mode: number): number {
     const p = this.#prefix;
     out.set(p, at);
-    let i = at + p.length;
-    if (len === 0) {
-      out[i++] = 48;
-    } else {
-      let digits = 0;
-      for (let x = len; x > 0; x = Math.floor(x / 10)) digits++;
-      for (let k = digits - 1, x = len; k >= 0; k--, x = Math.floor(x / 10)) out[i + k] = 48 + (x % 10);
-      i += digits;
-    }
-    const s = mode === 0 ? SUFFIX_KEEP : mode === 1 ? SUFFIX_CLOSE : SUFFIX_KEEP10;
+    const i = writeDecimal(out, at + p.length, len);
+    const s = mode === CONN_NONE ? SUFFIX_KEEP : mode === CONN_CLOSE ? SUFFIX_CLOSE : SUFFIX_KEEP10;
     out.set(s, i);
     return i + s.length - at;
   }

@@ -28,15 +28,17 @@ import {
   type ServerConfig,
   type WorkerInfo,
 } from "./config.ts";
-import { backendName, describeError, loadCore } from "./ffi.ts";
-import { Server, type ServerStats } from "./server.ts";
+import { backendName, listenError, loadCore } from "./ffi.ts";
+import { ST_LARGE_IN_USE, ST_SIZE } from "./layout.ts";
+import { Server } from "./server.ts";
+import { statsOf, type ServerStats } from "./stats.ts";
 
 /** The key of fasthttp's marker in `workerData` and of its control messages. */
 const MARK = "fasthttp.worker";
 /** How often a worker publishes its figures for the main thread's `stats()`, in ms. */
 const STATS_MS = 100;
-/** Figures per worker in the shared stats array (see {@link publish}). */
-const STATS_WORDS = 6;
+/** Figures per worker in the shared stats array: those that add up over workers, ST_CONNS to ST_LARGE_IN_USE. */
+const STATS_WORDS = ST_LARGE_IN_USE + 1;
 /** How long a worker whose loop has stopped may take to exit by itself before it is terminated, in ms. */
 const EXIT_GRACE_MS = 2000;
 
@@ -174,13 +176,9 @@ class WorkerLoop extends Server {
   /** Writes this loop's figures into its row of the shared stats array. */
   #publish(): void {
     const row = new Int32Array(this.#marker.stats, this.#marker.index * STATS_WORDS * 4, STATS_WORDS);
-    const s = this.stats();
-    row[0] = s.connections;
-    row[1] = s.slabs;
-    row[2] = s.slabsInUse;
-    row[3] = s.slabsHighWater;
-    row[4] = s.slabsMax;
-    row[5] = s.largeInUse;
+    const figures = new Int32Array(ST_SIZE);
+    this._figures(figures);
+    row.set(figures.subarray(0, STATS_WORDS));
   }
 }
 
@@ -283,8 +281,7 @@ class WorkerPool extends Server {
     const fd = core.fh_listen_socket(Buffer.from(`${this.#host}\0`), this.#portWanted | 0, this.#backlog | 0, this.#reusePort ? 1 : 0);
     if (fd < 0) {
       this.#state = "stopped";
-      const where = this.#host.includes(":") ? `[${this.#host}]:${this.#portWanted}` : `${this.#host}:${this.#portWanted}`;
-      this.#reject(new Error(`fasthttp: cannot listen on ${where}: ${describeError(fd)}`));
+      this.#reject(listenError(this.#host, this.#portWanted, fd));
       return this.#done;
     }
     this.#fd = fd;
@@ -316,18 +313,9 @@ class WorkerPool extends Server {
   /** The workers' figures, summed (each worker publishes its own every 100 ms). */
   override stats(): ServerStats {
     const all = new Int32Array(this.#stats);
-    const sum = [0, 0, 0, 0, 0, 0];
+    const sum = new Array<number>(STATS_WORDS).fill(0);
     for (let i = 0; i < all.length; i++) sum[i % STATS_WORDS]! += all[i]!;
-    return {
-      connections: sum[0]!,
-      slabs: sum[1]!,
-      slabsInUse: sum[2]!,
-      slabsHighWater: sum[3]!,
-      slabsMax: sum[4]!,
-      largeInUse: sum[5]!,
-      slabSize: this.#slabSize,
-      backend: backendName(),
-    };
+    return statsOf(sum, this.#slabSize, backendName());
   }
 
   #spawn(index: number): void {

@@ -4,6 +4,7 @@
  * @module
  */
 import type { FetchHandler, Handler } from "../config.ts";
+import { kindOf } from "../errors.ts";
 import type { HttpRequest } from "../request.ts";
 import { NativeResponse, trackResponses } from "./known-body.ts";
 import { toRequest } from "./request.ts";
@@ -22,16 +23,10 @@ export interface FetchOptions {
 
 const BAD_REQUEST_HEADERS = { "Content-Type": "text/plain" };
 
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") return value.constructor?.name ?? "an object";
-  return typeof value;
-}
-
 /** The app's result, which must be a Response; a TypeError (answered 500 and logged) otherwise. */
 function settle(req: HttpRequest, request: Request, res: unknown): Uint8Array | Promise<Uint8Array> {
   if (!(res instanceof NativeResponse)) {
-    throw new TypeError(`fasthttp: the fetch handler returned ${describe(res)} for ${request.method} ${request.url}, not a Response`);
+    throw new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`);
   }
   return writeResponse(req, request, res);
 }
@@ -64,7 +59,7 @@ function settle(req: HttpRequest, request: Request, res: unknown): Uint8Array | 
  */
 export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOptions = {}): Handler<S> {
   if (typeof fetch !== "function") {
-    throw new TypeError(`fasthttp: fetchHandler needs a (request) => Response function (got ${describe(fetch)})`);
+    throw new TypeError(`fasthttp: fetchHandler needs a (request) => Response function (got ${kindOf(fetch)})`);
   }
   if (options.trackResponses !== false) trackResponses();
   return (req: HttpRequest, state: S): Uint8Array | Promise<Uint8Array> => {

@@ -19,7 +19,7 @@
  * @module
  */
 import type { SliceBuffer } from "../arena.ts";
-import type { HttpRequest } from "../request.ts";
+import { owsEnd, owsStart, type HttpRequest } from "../request.ts";
 
 /** The view last decoded from, and a Buffer over its whole ArrayBuffer (the server's slab memory, usually). */
 let lastView: Uint8Array | null = null;
@@ -72,11 +72,8 @@ function originOf(b: Uint8Array, start: number, end: number): string {
     let eol = b.indexOf(13, i);
     if (eol < 0 || eol > end) eol = end;
     if (b[i + 4] === 58 && (b[i]! | 32) === 104 && (b[i + 1]! | 32) === 111 && (b[i + 2]! | 32) === 115 && (b[i + 3]! | 32) === 116) {
-      let vs = i + 5;
-      let ve = eol;
-      while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
-      while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
-      return originFrom(b, vs, ve);
+      const vs = owsStart(b, i + 5, eol);
+      return originFrom(b, vs, owsEnd(b, vs, eol));
     }
     i = eol + 2;
   }
@@ -153,11 +150,8 @@ function appendFields(headers: Headers, b: Uint8Array): void {
     while (b[colon] !== 58) colon++;
     let eol = colon + 1;
     while (eol < end && b[eol] !== 13) eol++;
-    let vs = colon + 1;
-    let ve = eol;
-    while (vs < ve && (b[vs] === 32 || b[vs] === 9)) vs++;
-    while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
-    headers.append(nameOf(b, i, colon), latin1(b, vs, ve));
+    const vs = owsStart(b, colon + 1, eol);
+    headers.append(nameOf(b, i, colon), latin1(b, vs, owsEnd(b, vs, eol)));
     i = eol + 2;
   }
 }

@@ -13,8 +13,7 @@
  * @module
  */
 import type { HttpRequest } from "../request.ts";
-import type { HeadersInit } from "../response.ts";
-import { statusLine } from "../response.ts";
+import { isBodyless, statusLine, type HeadersInit } from "../response.ts";
 import { isBare, Kind, kindOfResponse, OCTET_STREAM, TEXT_PLAIN, textOfResponse } from "./known-body.ts";
 
 /** The headers of a bare response made from a string (Hono's `c.text()`): Bun.serve's Content-Type alone. */
@@ -22,11 +21,6 @@ const TEXT_ONLY: Record<string, string> = { "content-type": TEXT_PLAIN };
 
 const encoder = new TextEncoder();
 const noop = (): void => {};
-
-/** 1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1). */
-function bodyless(status: number): boolean {
-  return status < 200 || status === 204 || status === 304;
-}
 
 /** Bun's Headers: `toJSON()` gives every field at once (lower-case names, Set-Cookie as a list). */
 type BunHeaders = Headers & { toJSON(): Record<string, string | string[]> };
@@ -93,7 +87,7 @@ function withReason(out: Uint8Array, status: number, text: string): Uint8Array {
 /** A whole response with a known body. */
 function complete(req: HttpRequest, res: Response, body: string | Uint8Array | null, headers: HeadersInit | undefined): Uint8Array {
   const status = res.status;
-  const out = req.response(status, bodyless(status) ? null : body, headers);
+  const out = req.response(status, isBodyless(status) ? null : body, headers);
   const text = res.statusText;
   return text.length === 0 ? out : withReason(out, status, text);
 }
@@ -129,7 +123,7 @@ function fromStream(
 ): Uint8Array | Promise<Uint8Array> {
   const reader: Reader = stream.getReader() as Reader;
   const status = res.status;
-  if (bodyless(status)) {
+  if (isBodyless(status)) {
     reader.cancel().catch(noop);
     return complete(req, res, null, headers);
   }
@@ -208,13 +202,13 @@ export function writeResponse(req: HttpRequest, request: Request, res: Response)
     if (res.bodyUsed) throw new TypeError(`fasthttp: the Response for ${request.method} ${request.url} was returned with its body already read`);
     if (isBare(res)) {
       // No headers to read (the common `new Response(text)`): skip Headers altogether.
-      if (kind === Kind.Text) return complete(req, res, textOfResponse(res), bodyless(res.status) ? undefined : TEXT_ONLY);
+      if (kind === Kind.Text) return complete(req, res, textOfResponse(res), isBodyless(res.status) ? undefined : TEXT_ONLY);
       if (kind === Kind.Null) return complete(req, res, null, undefined);
     }
     // The Content-Type Bun.serve adds when the app set none (none for a status without a body).
     const type =
       kind === Kind.Text || kind === Kind.Blob ? TEXT_PLAIN : kind === Kind.Bytes ? OCTET_STREAM : null;
-    const headers = headersOf(res, bodyless(res.status) ? null : type);
+    const headers = headersOf(res, isBodyless(res.status) ? null : type);
     if (kind === Kind.Text) return complete(req, res, textOfResponse(res), headers);
     if (kind === Kind.Null) return complete(req, res, null, headers);
     // Bytes, a Blob, a form: Bun hands the bytes over at once (a Bun.file() Blob is read first).
