@@ -22,9 +22,11 @@ import {
 
 const CL_PREFIX = ascii("Content-Length: ");
 
-/** What {@link measure} reports beside the bytes: the caller set Connection, or Date. */
+/** What {@link measure} saw beside the bytes: the caller set Connection, or Date. */
 const HAS_CONNECTION = 1;
 const HAS_DATE = 2;
+/** HAS_* of the header {@link measure} checked last (read at once by its caller: no other code runs in between). */
+let seenLast = 0;
 
 /** The length of a string that is all ASCII, else -1. */
 function asciiLength(s: string): number {
@@ -44,9 +46,8 @@ function writeField(out: Uint8Array, p: number, name: string, value: string): nu
 }
 
 /**
- * Checks one header and measures it: its bytes on the wire, times 4, plus
- * HAS_CONNECTION / HAS_DATE when it is one the builder must know of (one
- * number, so that measuring allocates nothing and nests safely).
+ * Checks one header and returns its bytes on the wire; `seenLast` says
+ * whether it is one the builder must know of (HAS_CONNECTION, HAS_DATE).
  */
 function measure(name: string, value: string, headOnly: boolean): number {
   checkHeader(name, value);
@@ -62,7 +63,8 @@ function measure(name: string, value: string, headOnly: boolean): number {
   } else if (n === 4 && name.toLowerCase() === "date") {
     seen = HAS_DATE;
   }
-  return (n + value.length + 4) * 4 + seen;
+  seenLast = seen;
+  return n + value.length + 4;
 }
 
 /**
@@ -101,15 +103,13 @@ export function buildResponse(
   if (plain) {
     const h = headers as Record<string, string>;
     for (const name in h) {
-      const m = measure(name, h[name]!, headOnly);
-      extra += Math.floor(m / 4);
-      seen |= m % 4;
+      extra += measure(name, h[name]!, headOnly);
+      seen |= seenLast;
     }
   } else if (headers !== undefined) {
     for (const [name, value] of headers as Iterable<readonly [string, string]>) {
-      const m = measure(name, value, headOnly);
-      extra += Math.floor(m / 4);
-      seen |= m % 4;
+      extra += measure(name, value, headOnly);
+      seen |= seenLast;
     }
   }
   const userDate = (seen & HAS_DATE) !== 0;
