@@ -316,7 +316,7 @@ export class Server {
         d[b + D.RKIND] = this.#place(core, srv, req, RESPONSE_500, b);
       }
     }
-    core.fh_flush(srv, n);
+    core.fh_flush(srv, 0, n);
   }
 
   #request(core: Core, srv: Pointer, d: Int32Array, b: number): HttpRequest {
