@@ -247,25 +247,26 @@ int fh_stream_open(fh_server *s, int fd, int gen, int seq, int slab, int data_sl
         g->close = 1;
         fh_conn_last(s, c); /* nothing after it is parsed */
     }
-    if (fh_stream_append(s, g, head, (size_t)len) < 0) {
+    if (fh_stream_append(s, g, head, (size_t)len, 0) < 0) {
         fh_conn_close(s, c);
         return -EPIPE;
     }
     return fh_answered(s, c, idx);
 }
 
-/* Appends bytes to an open stream and writes what the socket takes. Returns
- * the bytes still buffered (JavaScript waits for FH_EV_DRAIN when it wants
- * them gone), -ENOBUFS when the writer is FH_STREAM_BUFFER_MAX ahead of the
- * socket (nothing was taken), or -EPIPE when the connection is gone. */
-int fh_stream_write(fh_server *s, int fd, int gen, int seq, const uint8_t *bytes, int n) {
+/* Appends bytes to an open stream (chunked: as one chunk of a chunked body)
+ * and writes what the socket takes. Returns the bytes still buffered
+ * (JavaScript waits for FH_EV_DRAIN when it wants them gone), -ENOBUFS when
+ * the writer is FH_STREAM_BUFFER_MAX ahead of the socket (nothing was taken),
+ * or -EPIPE when the connection is gone. */
+int fh_stream_write(fh_server *s, int fd, int gen, int seq, const uint8_t *bytes, int n, int chunked) {
     fh_conn *c = NULL;
     uint32_t idx = 0;
     fh_seg *g = fh_stream_seg(s, fd, gen, seq, &c, &idx);
     int rc;
     s->now_ms = fh_now_ms();
     if (g == NULL || g->ended || n < 0) return -EPIPE;
-    rc = fh_stream_append(s, g, bytes, (size_t)n);
+    rc = fh_stream_append(s, g, bytes, (size_t)n, chunked);
     if (rc == -ENOBUFS) return rc;
     if (rc < 0) {
         fh_conn_close(s, c);

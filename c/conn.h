@@ -173,7 +173,7 @@ static void fh_queue_clear(fh_server *s, fh_conn *c);
 static int fh_queue_has_stream(fh_conn *c);
 static void fh_conn_flush(fh_server *s, fh_conn *c);
 static int fh_seg_own(fh_seg *g);
-static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n);
+static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n, int chunked);
 
 /* frame.c */
 static void fh_parse(fh_server *s, fh_conn *c);

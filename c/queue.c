@@ -104,21 +104,37 @@ static int fh_seg_own(fh_seg *g) {
     return 0;
 }
 
-/* Appends bytes to a stream's (or takeover's) buffer. The first bytes of a
- * stream are a response head: the keep-alive decision reads it. Returns 0,
- * -ENOBUFS when the writer is FH_STREAM_BUFFER_MAX ahead of the socket, or
- * -ENOMEM. */
-static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n) {
-    size_t buffered;
+/* Appends bytes to a stream's (or takeover's) buffer; with `chunked`, framed
+ * as one chunk (RFC 9112 §7.1: size line, data, CRLF), all or nothing. The
+ * first bytes of a stream are a response head: the keep-alive decision reads
+ * it. Returns 0, -ENOBUFS when the bytes would put the writer more than
+ * FH_STREAM_BUFFER_MAX ahead of the socket (nothing was taken; an empty
+ * buffer always takes them), or -ENOMEM. */
+static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n, int chunked) {
+    char line[24];
+    size_t buffered, total, ll = 0;
     if (n == 0) return 0;
+    if (chunked) {
+        static const char hex[] = "0123456789abcdef";
+        size_t v = n, k;
+        char rev[20];
+        while (v > 0) {
+            rev[ll++] = hex[v & 15];
+            v >>= 4;
+        }
+        for (k = 0; k < ll; k++) line[k] = rev[ll - 1 - k];
+        line[ll++] = '\r';
+        line[ll++] = '\n';
+    }
+    total = n + (chunked ? ll + 2 : 0);
     if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
     buffered = g->len - g->off;
-    if (buffered > 0 && buffered + n > FH_STREAM_BUFFER_MAX) return -ENOBUFS;
+    if (buffered > 0 && buffered + total > FH_STREAM_BUFFER_MAX) return -ENOBUFS;
     if (!g->headed && g->kind == FH_SEG_STREAM) {
         g->headed = 1;
         if (!fh_persists(s, g->req, FH_RF_RAW | (g->close ? FH_RF_CLOSE : 0), bytes, n)) g->close = 1;
     }
-    if (g->len + n > g->cap) {
+    if (g->len + total > g->cap) {
         size_t ncap = g->cap ? g->cap : 4096;
         uint8_t *nb;
         if (g->off > 0) { /* compact first */
@@ -126,7 +142,7 @@ static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_
             g->len -= g->off;
             g->off = 0;
         }
-        while (ncap < g->len + n) ncap *= 2;
+        while (ncap < g->len + total) ncap *= 2;
         if (ncap != g->cap) {
             nb = realloc(g->heap, ncap);
             if (nb == NULL) return -ENOMEM;
@@ -134,8 +150,16 @@ static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_
             g->cap = ncap;
         }
     }
+    if (chunked) {
+        memcpy(g->heap + g->len, line, ll);
+        g->len += ll;
+    }
     memcpy(g->heap + g->len, bytes, n);
     g->len += n;
+    if (chunked) {
+        g->heap[g->len++] = '\r';
+        g->heap[g->len++] = '\n';
+    }
     g->ptr = g->heap;
     return 0;
 }

@@ -42,7 +42,7 @@ const symbols = {
   fh_scan_loop: { args: ["ptr", "i32", "i32"], returns: "i32" },
   fh_noop: { args: ["i32"], returns: "i32" },
   fh_stream_open: { args: ["ptr", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"], returns: "i32" },
-  fh_stream_write: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32"], returns: "i32" },
+  fh_stream_write: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32", "i32"], returns: "i32" },
   fh_stream_end: { args: ["ptr", "i32", "i32", "i32", "i32"], returns: "i32" },
   fh_raw_take: { args: ["ptr", "i32", "i32", "ptr", "i32"], returns: "i32" },
   fh_respond_file: {
