@@ -2,7 +2,8 @@
  * fasthttp.c - the one translation unit bun:ffi's cc compiles.
  *
  * It includes the backend chosen for this platform, then the layers above it:
- * the scanner, the socket layer, the slab pool and the loop core. Define
+ * the scanner, the socket layer, the slab pool and the loop core (conn.h
+ * lists its files and what each does). Define
  * FH_BACKEND_KQUEUE to use the kqueue backend (on Linux, over the test-only
  * emulation in c/testing/).
  */
@@ -34,5 +35,13 @@
 #include "scanner.c"
 #include "net.c"
 #include "pool.c"
+#include "conn.h"
+#include "conn.c"
+#include "answers.c"
+#include "queue.c"
+#include "frame.c"
+#include "timers.c"
+#include "wake.c"
+#include "api.c"
 #include "server.c"
 #include "probe.c"

@@ -553,23 +553,50 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
     return (int64_t)i;
 }
 
-static int fh_response_closes(const uint8_t *buf, size_t len) {
+static int fh_scan_response(const uint8_t *buf, size_t len) {
     const uint8_t *p = buf, *end = buf + len;
-    /* Line by line (memchr finds each end; only lines starting with C or c
+    int r = 0;
+    if (len >= 8 && memcmp(buf, "HTTP/1.0", 8) == 0) r |= FH_RESP_HTTP10;
+    if (len >= 12 && buf[8] == ' ' && buf[9] >= '0' && buf[9] <= '9' && buf[10] >= '0' && buf[10] <= '9' &&
+        buf[11] >= '0' && buf[11] <= '9') {
+        int status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+        if (status < 200 || status == 204 || status == 304) r |= FH_RESP_NO_BODY;
+    }
+    /* Line by line (memchr finds each end; only lines starting with C or T
      * are looked at), up to the blank line. */
     for (;;) {
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p)), *colon, *e;
-        size_t pos, el, el_len;
-        if (nl == NULL) return 0;
+        size_t pos, el, el_len, name;
+        int c;
+        if (nl == NULL) return r;
         p = nl + 1;
-        if (p >= end || *p == '\r' || *p == '\n') return 0; /* the end of the head */
-        if ((*p | 0x20) != 'c' || end - p < 11 || !fh_ieq(p, 10, FH_LIT("connection")) || p[10] != ':') continue;
-        colon = p + 10;
+        if (p >= end || *p == '\r' || *p == '\n') return r; /* the end of the head */
+        c = *p | 0x20;
+        if (c == 'c' && end - p >= 11 && fh_ieq(p, 10, FH_LIT("connection")) && p[10] == ':') {
+            name = 10;
+        } else if (c == 'c' && end - p >= 15 && fh_ieq(p, 14, FH_LIT("content-length")) && p[14] == ':') {
+            r |= FH_RESP_FRAMED;
+            continue;
+        } else if (c == 't' && end - p >= 18 && fh_ieq(p, 17, FH_LIT("transfer-encoding")) && p[17] == ':') {
+            name = 17;
+        } else {
+            continue;
+        }
+        colon = p + name;
         e = memchr(colon, '\n', (size_t)(end - colon));
         if (e == NULL) e = end;
         if (e > colon && e[-1] == '\r') e--;
         pos = 1;
-        while (fh_list_next(colon, (size_t)(e - colon), &pos, &el, &el_len))
-            if (fh_ieq(colon + el, el_len, FH_LIT("close"))) return 1;
+        if (name == 10) {
+            while (fh_list_next(colon, (size_t)(e - colon), &pos, &el, &el_len)) {
+                if (fh_ieq(colon + el, el_len, FH_LIT("close"))) r |= FH_RESP_CLOSE;
+                else if (fh_ieq(colon + el, el_len, FH_LIT("keep-alive"))) r |= FH_RESP_KEEP_ALIVE;
+            }
+        } else {
+            int chunked_last = 0;
+            while (fh_list_next(colon, (size_t)(e - colon), &pos, &el, &el_len))
+                chunked_last = fh_ieq(colon + el, el_len, FH_LIT("chunked"));
+            if (chunked_last) r |= FH_RESP_FRAMED;
+        }
     }
 }

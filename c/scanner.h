@@ -39,12 +39,28 @@ typedef struct fh_head {
     int64_t content_length;           /* -1 when absent */
 } fh_head;
 
+/* Fills the character-class table; call once before scanning. */
+static void fh_scanner_init(void);
+
 /* Scans buf[0, len). `max_head` bounds the head: a head not complete within it
  * is an error (414 while still in the request-target, 431 after). */
 static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head *head);
 
-/* Finds, in a response head built by user code, whether a Connection header
- * lists "close". Scans at most `len` bytes and stops at the blank line. */
-static int fh_response_closes(const uint8_t *buf, size_t len);
+/* Frames a chunked body in buf[0, len): returns the bytes its framing takes
+ * (chunks, last chunk, trailers), FH_INCOMPLETE, or FH_ERROR with the status
+ * in *status (400, or 413 once the decoded size passes max_body). *decoded
+ * receives the decoded length; with dst non-NULL the data is copied there (dst
+ * may alias buf). */
+static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, uint8_t *dst, int64_t *decoded,
+                               int *status);
+
+/* What a response head built by user code says about its connection
+ * (FH_RESP_*). Scans at most `len` bytes and stops at the blank line. */
+#define FH_RESP_HTTP10 1     /* the status line says HTTP/1.0 */
+#define FH_RESP_CLOSE 2      /* a Connection header lists "close" */
+#define FH_RESP_KEEP_ALIVE 4 /* a Connection header lists "keep-alive" */
+#define FH_RESP_FRAMED 8     /* Content-Length, or Transfer-Encoding ending in chunked: the body has its own end */
+#define FH_RESP_NO_BODY 16   /* a status that never has a body: 1xx, 204, 304 */
+static int fh_scan_response(const uint8_t *buf, size_t len);
 
 #endif

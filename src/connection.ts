@@ -5,11 +5,14 @@
  * @module
  */
 import type { Pointer } from "bun:ffi";
+import { constants } from "node:os";
 import type { Core } from "./ffi.ts";
 
 const enc = new TextEncoder();
-const CRLF = enc.encode("\r\n");
 const LAST_CHUNK = enc.encode("0\r\n\r\n");
+const ENOBUFS = constants.errno.ENOBUFS;
+/** What a stream or takeover may buffer ahead of its client (FH_STREAM_BUFFER_MAX in c/conn.h). */
+export const STREAM_BUFFER_MAX = 8 * 1024 * 1024;
 
 /** @internal How a Connection reaches its server's core. */
 export interface ConnectionHost {
@@ -106,13 +109,13 @@ export class Connection {
     }
     if (this.#done) return Promise.reject(new Error("fasthttp: the connection is closed"));
     if (bytes.length === 0 || this.#bodyless) return Promise.resolve();
-    let pending: number;
-    if (this.#chunked) {
-      this.#send(enc.encode(`${bytes.length.toString(16)}\r\n`));
-      this.#send(bytes);
-      pending = this.#send(CRLF);
-    } else {
-      pending = this.#send(bytes);
+    const pending = this.#send(bytes, this.#chunked);
+    if (pending === -ENOBUFS) {
+      return Promise.reject(
+        new Error(
+          `fasthttp: the connection's write buffer is full (more than ${STREAM_BUFFER_MAX} bytes the client has not taken yet); await each write() before the next`,
+        ),
+      );
     }
     if (pending < 0) {
       this._closed(); // the core found the connection gone: closed resolves now, not at its event
@@ -129,7 +132,7 @@ export class Connection {
    */
   end(): void {
     if (this.#done) return;
-    if (this.#chunked && !this.#bodyless) this.#send(LAST_CHUNK);
+    if (this.#chunked && !this.#bodyless) this.#send(LAST_CHUNK, false);
     this.#finish(this.#closeOnEnd);
   }
 
@@ -139,10 +142,12 @@ export class Connection {
     this.#finish(true);
   }
 
-  #send(bytes: Uint8Array): number {
+  /** Hands bytes to the core (chunked: framed there as one chunk). */
+  #send(bytes: Uint8Array, chunked: boolean): number {
     const srv = this.#host.srv();
     if (srv === null) return -1;
-    return this.#host.core.fh_stream_write(srv, this.fd | 0, this.#gen | 0, this.#seq | 0, bytes, bytes.length | 0);
+    const c = this.#host.core;
+    return c.fh_stream_write(srv, this.fd | 0, this.#gen | 0, this.#seq | 0, bytes, bytes.length | 0, chunked ? 1 : 0);
   }
 
   #finish(close: boolean): void {

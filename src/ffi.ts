@@ -27,7 +27,8 @@ const symbols = {
   fh_start: { args: ["ptr", "function"], returns: "i32" },
   fh_arm: { args: ["ptr"], returns: "i32" },
   fh_poll: { args: ["ptr"], returns: "i32" },
-  fh_flush: { args: ["ptr", "i32"], returns: "i32" },
+  fh_flush: { args: ["ptr", "i32", "i32"], returns: "i32" },
+  fh_respond_status: { args: ["ptr", "i32", "i32", "i32", "i32", "i32"], returns: "i32" },
   fh_respond: {
     args: ["ptr", "i32", "i32", "i32", "i32", "ptr", "i32", "i32", "i32", "i32", "i32"],
     returns: "i32",
@@ -41,7 +42,7 @@ const symbols = {
   fh_scan_loop: { args: ["ptr", "i32", "i32"], returns: "i32" },
   fh_noop: { args: ["i32"], returns: "i32" },
   fh_stream_open: { args: ["ptr", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"], returns: "i32" },
-  fh_stream_write: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32"], returns: "i32" },
+  fh_stream_write: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32", "i32"], returns: "i32" },
   fh_stream_end: { args: ["ptr", "i32", "i32", "i32", "i32"], returns: "i32" },
   fh_raw_take: { args: ["ptr", "i32", "i32", "ptr", "i32"], returns: "i32" },
   fh_respond_file: {

@@ -161,7 +161,7 @@ export class Loop {
         d[b + D.RKIND] = placer.place(req, RESPONSE_500, b);
       }
     }
-    core.fh_flush(srv, n);
+    core.fh_flush(srv, 0, n);
   }
 
   /** The request object for descriptor row `b`: the slab's own, pointed at this request. */

@@ -1,6 +1,6 @@
 /*
  * fuzz_scanner.c - libFuzzer target over the request scanner, the chunked
- * framer and de-chunker, and fh_response_closes (c/scanner.c).
+ * framer and de-chunker, and fh_scan_response (c/scanner.c).
  *
  * Each input is a byte stream as a client could send it. It is run with the
  * server's default limits and with small limits picked from the input's hash
@@ -205,8 +205,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_head(data, size, max_head, max_body, hash);
     check_chunked(data, size, max_head, max_body, hash);
     check_framing(data, size, max_head, max_body, hash);
-    /* fh_response_closes only has to stay in bounds. */
-    (void)fh_response_closes(fh_guard_put(&g_in, data, size), size);
-    if (size > 0) (void)fh_response_closes(fh_guard_put(&g_in, data, size - 1), size - 1);
+    /* fh_scan_response only has to stay in bounds. */
+    (void)fh_scan_response(fh_guard_put(&g_in, data, size), size);
+    if (size > 0) (void)fh_scan_response(fh_guard_put(&g_in, data, size - 1), size - 1);
     return 0;
 }

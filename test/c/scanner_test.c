@@ -5,7 +5,7 @@
  * Every input is placed so that its last byte sits right before a PROT_NONE
  * page (scanner_harness.h), and so is every strict prefix of it: a read past
  * the end faults. For each table case:
- *   - fh_scan_head / fh_scan_chunked / fh_response_closes give the expected result;
+ *   - fh_scan_head / fh_scan_chunked / fh_scan_response give the expected result;
  *   - every strict prefix of an accepted input is FH_INCOMPLETE, and every
  *     strict prefix of a refused one is FH_INCOMPLETE or the same error;
  *   - an accepted head scans the same with nothing after it as with more.
@@ -353,7 +353,7 @@ static void test_chunk_case(const chunk_case *c) {
     if (prefix_ok) passed++;
 }
 
-/* ---- fh_response_closes ------------------------------------------------------- */
+/* ---- fh_scan_response ------------------------------------------------------- */
 
 typedef struct resp_case {
     const char *name;
@@ -378,10 +378,10 @@ static const resp_case resp_cases[] = {
 
 static void test_resp_case(const resp_case *c) {
     size_t n = strlen(c->in), k;
-    int r = fh_response_closes(fh_guard_put(&guard, (const uint8_t *)c->in, n), n);
-    check(r == c->closes, "fh_response_closes", c->name, r ? "says close" : "says keep");
+    int r = (fh_scan_response(fh_guard_put(&guard, (const uint8_t *)c->in, n), n) & FH_RESP_CLOSE) != 0;
+    check(r == c->closes, "fh_scan_response", c->name, r ? "says close" : "says keep");
     /* Every prefix at the guard: no fault, whatever the answer. */
-    for (k = 0; k < n; k++) (void)fh_response_closes(fh_guard_put(&guard, (const uint8_t *)c->in, k), k);
+    for (k = 0; k < n; k++) (void)fh_scan_response(fh_guard_put(&guard, (const uint8_t *)c->in, k), k);
     passed++;
 }
 

@@ -1,0 +1,185 @@
+/*
+ * conn.h - what the loop core holds: the server, its connections and their
+ * response queues, and the one explicit state each connection is in.
+ *
+ * The loop core is split by job, one file each, all in the one translation
+ * unit (fasthttp.c), so everything stays static:
+ *   conn.c     connection lifecycle: accept, the state machine, the one
+ *              keep-alive decision, close, linger, client-gone
+ *   answers.c  the answers the core makes itself (400 ... 505, 100 Continue)
+ *   queue.c    the response queue and the only code that writes to a socket
+ *   frame.c    reading, framing and dispatching requests
+ *   timers.c   the sweep: every timeout, on one pass
+ *   wake.c     the helper thread that wakes JavaScript
+ *   api.c      the exported functions JavaScript calls (src/ffi.ts)
+ */
+#ifndef FH_CONN_H
+#define FH_CONN_H
+
+#include <pthread.h>
+#include <time.h>
+
+/*
+ * A connection's state. Exactly one place moves a connection between states
+ * (fh_conn_enter, conn.c), and what the backend watches follows from the state
+ * alone (fh_conn_watch).
+ *
+ *   READING ──request──▶ ANSWERING ──queue empty──▶ READING
+ *      │                    │  └─ last request (close, error, stop) ─▶ CLOSING
+ *      │ idle timeout,      │ a takeover reaches the head ─▶ RAW
+ *      ▼ peer FIN           ▼
+ *   LINGERING ◀── CLOSING (queue written) ◀── RAW (its taker ends it)
+ *      │
+ *      └─ peer closes, or FH_LINGER_MS ─▶ closed (freed)
+ *
+ * A reset, a failed write or a forced stop closes from any state.
+ */
+typedef enum fh_state {
+    FH_READING = 0, /* HTTP, nothing outstanding: reading and parsing the next request */
+    FH_ANSWERING,   /* HTTP, answers outstanding: they leave in order; nothing more is
+                       parsed, bytes are read ahead (bounded) so a client that leaves is seen */
+    FH_CLOSING,     /* no request is parsed again: the queue is written, then FIN */
+    FH_RAW,         /* taken over: the bytes read are the handler's */
+    FH_LINGERING    /* FIN sent: read and discard until the peer closes too */
+} fh_state;
+
+/* A place in a connection's response queue: one answer, in request order. */
+typedef struct fh_seg {
+    const uint8_t *ptr; /* bytes [off, len) still to write */
+    size_t len, off;
+    int32_t slab;   /* the request's arena, released when the answer is done; -1: none */
+    uint8_t *heap;  /* freed when the answer is done (a stream's buffer: ptr == heap) */
+    size_t cap;     /* a stream's buffer size */
+    int32_t req;    /* the request's FH_REQ_* flags (for the keep-alive decision) */
+    uint8_t ready;  /* 0: the handler has not answered yet */
+    uint8_t close;  /* the connection closes after this answer */
+    uint8_t kind;   /* FH_SEG_* (layout.h) */
+    uint8_t ended;  /* a stream: no more bytes will come */
+    uint8_t drain_wanted; /* a stream: tell JavaScript when its buffer is written */
+    uint8_t headed;       /* a stream: its first bytes (a response head) were seen */
+    uint8_t borrowed;     /* ptr is JavaScript's memory, valid only during the current call */
+    int file_fd;          /* FH_SEG_FILE: closed when done; -1: none */
+    int64_t file_off, file_left;
+} fh_seg;
+
+typedef struct fh_conn {
+    int fd;
+    uint32_t gen;
+    fh_state state;
+    int mask;          /* interest registered with the backend */
+    uint8_t *rbuf;     /* bytes of its own (an incomplete request, read-ahead, a taker's); NULL when none */
+    size_t rlen, rcap;
+    size_t need;       /* bytes the request being read needs in all (0: its head is not complete) */
+    fh_seg *q;         /* ring of answers, oldest first (capacity a power of two) */
+    uint32_t qhead, qlen, qcap;
+    uint32_t seq_next; /* sequence number of the next place */
+    uint8_t eof;       /* the peer sent FIN: nothing more will be read */
+    uint8_t blocked;   /* the socket took less than offered: waiting for writability */
+    uint8_t unparsed;  /* rbuf holds bytes no parse has looked at yet */
+    uint8_t hold;      /* bytes after an upgrade (or CONNECT) wait for its answer */
+    uint8_t continued; /* 100 Continue is queued for the request being read */
+    uint8_t listed;    /* on the ready list */
+    uint8_t dirty;     /* on fh_flush's list */
+    int64_t since_ms;  /* when the current request head (or the lingering close) began */
+    int64_t last_ms;   /* the last read or write that moved bytes */
+} fh_conn;
+
+typedef struct fh_ref {
+    int fd;
+    uint32_t gen;
+} fh_ref;
+
+typedef struct fh_server {
+    fh_backend *be;
+    fh_backend *outer;
+    int lfd;
+    int port;
+    fh_conn **conns; /* indexed by fd */
+    int conns_cap;
+    volatile int nconns;
+    uint32_t next_gen;
+    fh_event *events;
+    int max_events;
+    int32_t *desc;
+    int desc_cap;
+    int ndesc;
+    fh_pool pool;
+    uint8_t *rbuf; /* the loop's receive buffer: parsed in place, never kept across polls */
+    size_t rbuf_cap;
+    fh_ref *ready; /* connections with buffered bytes to parse first */
+    int nready, ready_cap;
+    fh_ref *ready_spare;
+    int spare_cap;
+    fh_ref *dirty;
+    int ndirty, dirty_cap;
+    size_t max_head;
+    int64_t max_body;
+    int stopping;
+    volatile int accept_paused;
+    int64_t accept_resume_ms;
+    int64_t last_sweep_ms;
+    int64_t now_ms;          /* the clock, read once per poll */
+    int64_t header_to_ms;    /* 0: no limit */
+    int64_t idle_to_ms;
+    int64_t write_to_ms;
+    volatile int sweep_ms;
+    int max_conns;           /* 0: no limit */
+    int nlinger;
+    int32_t *ev;             /* FH_EV_* events not yet taken by JavaScript */
+    int nev, ev_cap;
+    /* the wake-up thread */
+    pthread_t thread;
+    int thread_started;
+    int stop_pipe[2];
+    void (*wake)(void);
+} fh_server;
+
+#define FH_LINGER_MS 2000
+#define FH_SWEEP_MS 250 /* the longest sweep period; shorter with short timeouts */
+#define FH_ACCEPT_PAUSE_MS 100
+#define FH_ACCEPT_BATCH 64
+#define FH_IOV_MAX 64
+#define FH_RECV_BUFFER (64 * 1024) /* the loop's receive buffer */
+#define FH_RAW_BUFFER 4096         /* what a taken-over connection reads ahead of its taker */
+/* A stream or takeover buffers at most this much that the socket has not
+ * taken: a write past it is refused (-ENOBUFS) until the buffer drains. */
+#define FH_STREAM_BUFFER_MAX (8 * 1024 * 1024)
+
+/* conn.c */
+static int64_t fh_now_ms(void);
+static fh_conn *fh_lookup(fh_server *s, int fd, uint32_t gen);
+static void fh_list_ready(fh_server *s, fh_conn *c);
+static void fh_conn_enter(fh_server *s, fh_conn *c, fh_state st);
+static void fh_conn_settle(fh_server *s, fh_conn *c);
+static void fh_conn_close(fh_server *s, fh_conn *c);
+static void fh_conn_linger(fh_server *s, fh_conn *c);
+static void fh_conn_last(fh_server *s, fh_conn *c);
+static int fh_persists(fh_server *s, int32_t req, int rflags, const uint8_t *head, size_t len);
+static void fh_notify(fh_server *s, int type, fh_conn *c, uint32_t seq);
+static int fh_keep_bytes(fh_conn *c, const uint8_t *p, size_t n, size_t cap_hint);
+static fh_conn *fh_conn_new(fh_server *s, int fd);
+static void fh_accept_all(fh_server *s);
+
+/* answers.c */
+static int fh_answer_status(fh_server *s, fh_conn *c, fh_seg *g, int status, int32_t req, int last);
+static int fh_queue_continue(fh_server *s, fh_conn *c);
+
+/* queue.c */
+static fh_seg *fh_seg_at(fh_conn *c, uint32_t i);
+static fh_seg *fh_seg_find(fh_conn *c, uint32_t seq, uint32_t *idx);
+static uint32_t fh_seg_seq(fh_conn *c, uint32_t idx);
+static fh_seg *fh_seg_push(fh_conn *c);
+static void fh_queue_clear(fh_server *s, fh_conn *c);
+static int fh_queue_has_stream(fh_conn *c);
+static void fh_conn_flush(fh_server *s, fh_conn *c);
+static int fh_seg_own(fh_seg *g);
+static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n, int chunked);
+
+/* frame.c */
+static void fh_parse(fh_server *s, fh_conn *c);
+static void fh_conn_read(fh_server *s, fh_conn *c, int mask);
+
+/* timers.c */
+static void fh_sweep(fh_server *s);
+
+#endif
