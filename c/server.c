@@ -196,9 +196,6 @@ void fh_destroy(fh_server *s) {
     free(s);
 }
 
-/* The size of a descriptor row, for the TypeScript side to check its copy. */
-int fh_layout_check(void) { return FH_D_SIZE * 1000 + FH_D_RFLAGS; }
-
 /* Writes the value of every name in FH_CONTRACT (layout.h), in its order, for
  * src/layout.ts to compare with its copy. Returns how many names there are
  * (more than max: only max were written). */
