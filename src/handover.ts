@@ -10,7 +10,7 @@
 import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
 import { buildHead, entries } from "./build.ts";
 import type { Connection } from "./connection.ts";
-import { REQ_HEAD, REQ_HTTP10, REQ_KEEP_ALIVE } from "./layout.ts";
+import { REQ_HEAD, REQ_HTTP10 } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
 import { isBodyless, type HeadersInit } from "./response.ts";
 
@@ -23,8 +23,18 @@ export const HANDED_OVER: Uint8Array = new Uint8Array(0);
 
 /** @internal A takeover the handler asked for. */
 export type TakeoverSpecial = { kind: "takeover" | "reusable"; fn: (conn: Connection) => unknown; head: null };
-/** @internal A stream the handler asked for: its head, and how its body is framed. */
-export type StreamSpecial = { kind: "stream"; fn: (conn: Connection) => unknown; head: Uint8Array; chunked: boolean; bodyless: boolean };
+/**
+ * @internal A stream the handler asked for: its head, how its body is framed,
+ * and whether the connection closes after it (a close-delimited body).
+ */
+export type StreamSpecial = {
+  kind: "stream";
+  fn: (conn: Connection) => unknown;
+  head: Uint8Array;
+  chunked: boolean;
+  bodyless: boolean;
+  closeAfter: boolean;
+};
 /** @internal A takeover, stream or file the handler asked for. */
 export type Special = TakeoverSpecial | StreamSpecial | { kind: "file"; head: Uint8Array; fd: number; size: number };
 
@@ -68,8 +78,8 @@ export function stream(req: HttpRequest, status: number, headers: HeadersInit | 
   if (!bodyless && !http10) extra.push(["Transfer-Encoding", "chunked"]);
   if (http10 && !bodyless) extra.push(["Connection", "close"]);
   const head = buildHead(req, status, headers, extra);
-  handOver(req, { kind: "stream", fn, head, chunked: !bodyless && !http10, bodyless });
-  if (http10 && !bodyless) req._flags &= ~REQ_KEEP_ALIVE;
+  // An HTTP/1.0 client gets the body unframed: it ends when the connection does.
+  handOver(req, { kind: "stream", fn, head, chunked: !bodyless && !http10, bodyless, closeAfter: http10 && !bodyless });
   return HANDED_OVER;
 }
 

@@ -20,7 +20,7 @@ import { describeError, type Core } from "./ffi.ts";
 import { D, LARGE_BASE, R_PENDING } from "./layout.ts";
 import { Placer } from "./place.ts";
 import { HttpRequest, type RequestHost } from "./request.ts";
-import { HeadWriter, RESPONSE_500 } from "./response.ts";
+import { HeadWriter } from "./response.ts";
 import type { Serving } from "./serving.ts";
 import { ArenaTrace, traceWanted } from "./trace.ts";
 
@@ -149,7 +149,8 @@ export class Loop {
         res = handler(req);
       } catch (e) {
         logHandlerError(req, e);
-        res = RESPONSE_500;
+        d[b + D.RKIND] = placer.status(req, 500, b);
+        continue;
       }
       if (res instanceof Uint8Array) {
         d[b + D.RKIND] = placer.place(req, res, b);
@@ -158,7 +159,7 @@ export class Loop {
         this.#await(req, res as Promise<unknown>);
       } else {
         logBadReturn(req, res);
-        d[b + D.RKIND] = placer.place(req, RESPONSE_500, b);
+        d[b + D.RKIND] = placer.status(req, 500, b);
       }
     }
     core.fh_flush(srv, 0, n);
@@ -188,25 +189,26 @@ export class Loop {
 
   #await(req: HttpRequest, p: Promise<unknown>): void {
     p.then(
-      (res) => this.#late(req, res),
+      (res) => this.#late(req, res, false),
       (e) => {
         logHandlerError(req, e);
-        this.#late(req, RESPONSE_500);
+        this.#late(req, null, true);
       },
     );
   }
 
-  /** An async handler's answer: placed outside any batch. */
-  #late(req: HttpRequest, res: unknown): void {
+  /** An async handler's answer (`failed`: it rejected, already logged): placed outside any batch. */
+  #late(req: HttpRequest, res: unknown, failed: boolean): void {
     const ctx = this.#ctx;
     const srv = ctx.srv;
     if (srv === null) return; // the server is gone; its arenas went with it
-    if (!(res instanceof Uint8Array)) {
+    if (!failed && !(res instanceof Uint8Array)) {
       logBadReturn(req, res);
-      res = RESPONSE_500;
+      failed = true;
     }
     ctx.heads.tick(Date.now());
-    this.#placer.place(req, res as Uint8Array, -1);
+    if (failed) this.#placer.status(req, 500, -1);
+    else this.#placer.place(req, res as Uint8Array, -1);
     // Writing this response may have handed over a takeover queued behind it: start it now.
     if (this.#events.active) this.#events.pump(ctx.core, srv);
     if (this.#trace !== null) this.#trace.take(srv);

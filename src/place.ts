@@ -6,15 +6,17 @@
  * another slab or in JavaScript memory, fh_stream_open for a stream or a
  * takeover, fh_respond_file for a file. A response built in the arena is
  * never copied; other bytes are copied into the arena when they fit, after a
- * `200 OK` head when they are a bare body.
+ * `200 OK` head when they are a bare body. A request the server answers by
+ * itself (500 for a handler that failed) gets the core's own answer for the
+ * status: R_STATUS in a batch, fh_respond_status outside one.
  * @module
  */
 import { closeSync } from "node:fs";
 import { describe } from "./errors.ts";
 import type { CoreEvents } from "./events.ts";
-import { D, LARGE_BASE, R_ARENA, R_DONE, REQ_HEAD, REQ_KEEP_ALIVE, RF_CLOSE, RF_RAW, SEG_STREAM, SEG_TAKEOVER } from "./layout.ts";
+import { D, LARGE_BASE, R_ARENA, R_DONE, R_STATUS, REQ_HEAD, RF_RAW, SEG_STREAM, SEG_TAKEOVER } from "./layout.ts";
 import { HANDED_OVER, type HttpRequest } from "./request.ts";
-import { connectionMode, isRawResponse, RESPONSE_500 } from "./response.ts";
+import { connectionMode, isRawResponse } from "./response.ts";
 import type { ArenaTrace } from "./trace.ts";
 import type { Serving } from "./serving.ts";
 
@@ -34,14 +36,13 @@ export class Placer {
   /**
    * Hands a response to the core and returns the row's kind: in a batch
    * (`row` >= 0, the row's offset in the descriptor array) R_ARENA when it
-   * was left in the row, else R_DONE. `srv` must be live.
+   * was left in the row, R_STATUS when it is the core's own answer, else
+   * R_DONE. `srv` must be live.
    */
   place(req: HttpRequest, res: Uint8Array, row: number): number {
     if (req._special !== null || res === HANDED_OVER) return this.#handOver(req, res, row);
     const ctx = this.#ctx;
     const flags = req._flags;
-    const keep = (flags & REQ_KEEP_ALIVE) !== 0;
-    let rflags = keep ? 0 : RF_CLOSE;
     const slab = req._slab;
     const arena = req._arenaIfLive();
     if (this.#trace !== null) this.#trace.respond(req, arena === null ? 0 : arena.used, arena === null ? 1 : arena.slabs);
@@ -50,7 +51,9 @@ export class Placer {
     let len = 0;
     let body: Uint8Array | null = null;
     const raw = isRawResponse(res);
-    if (raw) rflags |= RF_RAW;
+    // Whether the connection persists is the core's to decide (the request's
+    // REQ_KEEP_ALIVE, a raw head's own say): nothing here asks to close.
+    const rflags = raw ? RF_RAW : 0;
     // Built by req.response() (known without looking at res.buffer, which can
     // cost an allocation), or elsewhere in this request's arena?
     if (res === req._out && req._outSlab >= 0 && raw) {
@@ -146,6 +149,31 @@ export class Placer {
     return R_DONE;
   }
 
+  /**
+   * Answers with the core's own response for `status` (500: the handler
+   * failed; it knows HEAD and the connection's keep-alive), in a batch
+   * (`row` >= 0) as an R_STATUS row, else by fh_respond_status. Whatever the
+   * handler had asked to hand over is dropped (a file is closed). Returns
+   * the row's kind. `srv` must be live.
+   */
+  status(req: HttpRequest, status: number, row: number): number {
+    const ctx = this.#ctx;
+    const sp = req._special;
+    req._special = null;
+    if (sp !== null && sp.kind === "file") closeSync(sp.fd);
+    if (this.#trace !== null) {
+      const arena = req._arenaIfLive();
+      this.#trace.respond(req, arena === null ? 0 : arena.used, arena === null ? 1 : arena.slabs);
+    }
+    if (row >= 0) {
+      ctx.desc[row + D.ROFF] = status;
+      return R_STATUS;
+    }
+    const more = ctx.core.fh_respond_status(ctx.srv, req.clientConnFd | 0, req._gen | 0, req._seq | 0, req._slab | 0, status | 0);
+    if (more) ctx.schedule();
+    return R_DONE;
+  }
+
   /** Streams, takeovers and files: the core takes them through their own calls. */
   #handOver(req: HttpRequest, res: Uint8Array, row: number): number {
     const ctx = this.#ctx;
@@ -154,13 +182,13 @@ export class Placer {
     const sp = req._special;
     req._special = null;
     if (sp === null || res !== HANDED_OVER) {
-      if (sp !== null && sp.kind === "file") closeSync(sp.fd);
       console.error(
         sp === null
           ? `fasthttp: the handler returned HANDED_OVER for ${describe(req)} without handing the request over; answered 500`
           : `fasthttp: the handler called ${sp.kind === "file" ? "sendFile" : sp.kind === "stream" ? "stream" : "takeover"}() for ${describe(req)} but did not return its result; answered 500`,
       );
-      return this.place(req, RESPONSE_500, row);
+      req._special = sp; // closed by status()
+      return this.status(req, 500, row);
     }
     const fd = req.clientConnFd | 0;
     const gen = req._gen | 0;
@@ -175,8 +203,7 @@ export class Placer {
       len = sp.head.length;
     }
     if (sp.kind === "file") {
-      const rflags = (req._flags & REQ_KEEP_ALIVE) !== 0 ? 0 : RF_CLOSE;
-      const r = core.fh_respond_file(srv, fd, gen, seq, slab, headSlab | 0, off | 0, len | 0, sp.fd, 0, sp.size, rflags);
+      const r = core.fh_respond_file(srv, fd, gen, seq, slab, headSlab | 0, off | 0, len | 0, sp.fd, 0, sp.size, 0);
       if (r > 0) ctx.schedule();
       return R_DONE;
     }
@@ -184,7 +211,9 @@ export class Placer {
     const r = core.fh_stream_open(srv, fd, gen, seq, slab, headSlab | 0, kind, off | 0, len | 0);
     if (r < 0) return R_DONE; // the client is gone; the core released the arena
     if (r > 0) ctx.schedule();
-    const closeOnEnd = sp.kind === "takeover" || (req._flags & REQ_KEEP_ALIVE) === 0;
+    // Closed after it only when the hand-over says so: a manual takeover, a
+    // close-delimited stream. Otherwise the core decides, as for any answer.
+    const closeOnEnd = sp.kind === "takeover" || (sp.kind === "stream" && sp.closeAfter);
     this.#events.open(req, sp, closeOnEnd);
     this.#events.pump(core, srv!);
     return R_DONE;

@@ -1,6 +1,8 @@
 /**
- * Response framing: the `200 OK` head that wraps a plain body, the responses
- * the server makes itself, and the `Date` header, formatted once per second.
+ * Response framing: the `200 OK` head that wraps a plain body, status lines,
+ * the Connection header a head says, header checks, and the `Date` header,
+ * formatted once per second. (The responses the server makes by itself, such
+ * as a 500 for a failed handler, are the core's: c/answers.c.)
  * @module
  */
 
@@ -12,11 +14,6 @@ const enc = new TextEncoder();
 export function ascii(s: string): Uint8Array {
   return enc.encode(s);
 }
-
-/** The 500 sent when a handler throws, rejects or returns something that is not bytes. */
-export const RESPONSE_500 = ascii(
-  "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n\r\nInternal Server Error\n",
-);
 
 /** {@link connectionMode}: no Connection header (HTTP/1.1 keep-alive). */
 const CONN_NONE = 0;
