@@ -4,14 +4,15 @@
  * `EV_*` events (type, fd, gen, seq); {@link CoreEvents.pump} takes them and
  * tells the {@link Connection} each one is about: a takeover reached the head
  * of its queue, bytes arrived, the socket drained, the peer sent FIN, the
- * connection is gone.
+ * connection is gone. And for requests whose async handler is still at
+ * work: the client left (EV_GONE), so the request is aborted (`req.signal`).
  * @module
  */
 import type { Pointer } from "bun:ffi";
 import { Connection, type ConnectionHost, type ConnectionMode } from "./connection.ts";
 import type { Core } from "./ffi.ts";
 import type { StreamSpecial, TakeoverSpecial } from "./handover.ts";
-import { EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_SIZE, EV_TAKEN } from "./layout.ts";
+import { EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_GONE, EV_SIZE, EV_TAKEN } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Serving } from "./serving.ts";
 
@@ -24,6 +25,8 @@ export class CoreEvents {
   #conns = new Map<string, Connection>();
   /** Manual takeovers not yet at the head of their queue, and the functions that take them. */
   #takers = new Map<string, (conn: Connection) => unknown>();
+  /** Requests whose async handler is still at work, by "fd:gen:seq" (none on the synchronous path). */
+  #waiting = new Map<string, HttpRequest>();
   #ev = new Int32Array(EVENTS * EV_SIZE);
   #scratch = new Uint8Array(65536);
   #connHost: ConnectionHost;
@@ -38,9 +41,19 @@ export class CoreEvents {
     };
   }
 
-  /** Whether some connection is in user code's hands (events may come). */
+  /** Whether some connection is in user code's hands, or some handler at work (events may come). */
   get active(): boolean {
-    return this.#conns.size > 0;
+    return this.#conns.size > 0 || this.#waiting.size > 0;
+  }
+
+  /** An async handler is at work on `req`: a client that leaves meanwhile aborts it. */
+  wait(req: HttpRequest): void {
+    this.#waiting.set(`${req.clientConnFd}:${req._gen}:${req._seq}`, req);
+  }
+
+  /** `req` (filed by {@link wait}) has its answer. */
+  answered(req: HttpRequest): void {
+    this.#waiting.delete(`${req.clientConnFd}:${req._gen}:${req._seq}`);
   }
 
   /**
@@ -69,6 +82,12 @@ export class CoreEvents {
         const fd = ev[e + 1]!;
         const gen = ev[e + 2]!;
         const key = `${fd}:${gen}:${ev[e + 3]!}`;
+        if (type === EV_GONE) {
+          const req = this.#waiting.get(key);
+          this.#waiting.delete(key);
+          req?._abort(); // its answer, when it comes, is dropped by the core
+          continue;
+        }
         const conn = this.#conns.get(key);
         if (conn === undefined) continue;
         if (type === EV_TAKEN) {

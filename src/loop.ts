@@ -129,6 +129,8 @@ export class Loop {
       this.#draining = false;
     }
     if (this.#trace !== null) this.#trace.take(srv);
+    // Events nobody waits for (a request answered or dropped since) are taken too, so none pile up in the core.
+    if (core.fh_events_pending(srv) > 0) this.#events.pump(core, srv);
     if (this.stopping && core.fh_conn_count(srv) === 0) {
       this.#onStopped();
       return;
@@ -188,6 +190,7 @@ export class Loop {
   }
 
   #await(req: HttpRequest, p: Promise<unknown>): void {
+    this.#events.wait(req);
     p.then(
       (res) => this.#late(req, res, false),
       (e) => {
@@ -202,6 +205,7 @@ export class Loop {
     const ctx = this.#ctx;
     const srv = ctx.srv;
     if (srv === null) return; // the server is gone; its arenas went with it
+    this.#events.answered(req); // if its client left (req.aborted), the core drops this answer and frees the arena
     if (!failed && !(res instanceof Uint8Array)) {
       logBadReturn(req, res);
       failed = true;

@@ -25,6 +25,11 @@ export interface Slice {
 
 const utf8 = new TextDecoder();
 
+/** The reason `req.signal` aborts with. */
+function gone(): DOMException {
+  return new DOMException("fasthttp: the client left before the answer", "AbortError");
+}
+
 function lower(c: number): number {
   return c >= 65 && c <= 90 ? c + 32 : c;
 }
@@ -91,6 +96,8 @@ export class HttpRequest {
   #arena: Arena | null = null;
   #arenaLive = false;
   #large: Uint8Array | null = null;
+  #aborted = false;
+  #abort: AbortController | null = null;
 
   /** @internal Made by the server, one per arena slab, and reused with it. */
   constructor(host: RequestHost) {
@@ -122,6 +129,48 @@ export class HttpRequest {
     this.#arenaLive = false;
     this._outSlab = -1; // _out (kept for reuse) describes this request's response only once rebuilt
     this._special = null;
+    this.#aborted = false;
+    this.#abort = null;
+  }
+
+  /**
+   * Whether the client left (reset or hang-up) before this request was
+   * answered: the core saw it while an async handler was still at work. The
+   * handler may stop early; whatever it answers is dropped (its arena is
+   * freed), never written.
+   */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /**
+   * An `AbortSignal` that aborts when the client leaves before this request
+   * is answered (see {@link aborted}), for `fetch(url, { signal })`, a
+   * database query, a timer. Made on first access: a request that never asks
+   * costs nothing. Valid, like the request, until the answer is written.
+   *
+   * @example
+   * ```ts
+   * const handler = async (req: HttpRequest) => {
+   *   const res = await fetch("http://backend/slow", { signal: req.signal }); // cancelled if the client leaves
+   *   return req.response(res.status, await res.text());
+   * };
+   * ```
+   */
+  get signal(): AbortSignal {
+    let ac = this.#abort;
+    if (ac === null) {
+      ac = this.#abort = new AbortController();
+      if (this.#aborted) ac.abort(gone());
+    }
+    return ac.signal;
+  }
+
+  /** @internal The client left before the answer (FH_EV_GONE). */
+  _abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abort?.abort(gone());
   }
 
   /** Per-request memory, freed as a unit once the response has been written. See {@link Arena}. */

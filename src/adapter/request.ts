@@ -158,18 +158,41 @@ function appendFields(headers: Headers, b: Uint8Array): void {
 
 const BaseRequest = globalThis.Request;
 
+const nativeSignal = Object.getOwnPropertyDescriptor(BaseRequest.prototype, "signal")!.get! as (this: globalThis.Request) => AbortSignal;
+
 /**
  * A standard Request whose headers are parsed from a copy of the raw header
- * block the first time they are read. An ordinary native Request otherwise.
+ * block the first time they are read, and whose `signal` is the fasthttp
+ * request's (it aborts when the client leaves before the answer). An
+ * ordinary native Request otherwise.
  */
 class Request extends BaseRequest {
   #fields: Uint8Array | null;
+  /** The request this one was made from, until `signal` is first read, and which request it was then (it is reused once answered). */
+  #req: HttpRequest | null;
+  #gen: number;
+  #seq: number;
+  #signal: AbortSignal | null = null;
 
-  /** @internal `fields`: a copy of the header block. */
-  constructor(url: string, init: RequestInit | undefined, fields: Uint8Array) {
+  /** @internal `fields`: a copy of the header block; `req`: the request it stands for. */
+  constructor(url: string, init: RequestInit | undefined, fields: Uint8Array, req: HttpRequest) {
     if (init === undefined) super(url);
     else super(url, init);
     this.#fields = fields;
+    this.#req = req;
+    this.#gen = req._gen;
+    this.#seq = req._seq;
+  }
+
+  /** @internal What `signal` returns: the request's own while it still stands for this one, else the native one (never aborts). */
+  _signal(): AbortSignal {
+    let signal = this.#signal;
+    if (signal === null) {
+      const req = this.#req!;
+      this.#req = null;
+      signal = this.#signal = req._gen === this.#gen && req._seq === this.#seq ? req.signal : nativeSignal.call(this);
+    }
+    return signal;
   }
 
   override get headers(): Headers {
@@ -193,6 +216,14 @@ class Request extends BaseRequest {
     return this;
   }
 }
+
+// Bun's types declare signal as a property: the accessor is defined here.
+Object.defineProperty(Request.prototype, "signal", {
+  get(this: Request) {
+    return this._signal();
+  },
+  configurable: true,
+});
 
 // Bun reads Content-Type natively in these two (the boundary of a multipart form, the Blob's
 // type): the fields go in first. Defined here because Bun's types declare them as properties.
@@ -222,11 +253,11 @@ export function toRequest(req: HttpRequest): globalThis.Request | null {
   const method = methodOf(req);
   const fields = b.slice(hs, he); // the request's memory is reused after the response
   try {
-    if (method === "GET") return new Request(url, undefined, fields);
-    if (method === "HEAD" || req.body.len === 0) return new Request(url, { method }, fields);
+    if (method === "GET") return new Request(url, undefined, fields, req);
+    if (method === "HEAD" || req.body.len === 0) return new Request(url, { method }, fields, req);
     // Copied too: the app may read the body after the response has gone (and the memory with it).
     const s = req.body.start;
-    return new Request(url, { method, body: b.slice(s, s + req.body.len) }, fields);
+    return new Request(url, { method, body: b.slice(s, s + req.body.len) }, fields, req);
   } catch {
     return null; // a URL the WHATWG parser refuses
   }
