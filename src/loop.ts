@@ -7,7 +7,10 @@
  * flushes once per batch. It polls a little longer before it sleeps (cheap,
  * and it spares a wake-up per request at low concurrency), and it hands
  * control back to Bun's event loop every couple of milliseconds under load,
- * so timers, promises and signals keep running. Async handlers are answered
+ * so timers, promises and signals keep running: also in the middle of a
+ * batch (the clock is read every 32 requests), after flushing the answers
+ * so far; the rest of the batch runs when the loop comes back, before the
+ * core is polled again. Async handlers are answered
  * when their promise settles, outside any batch.
  * @module
  */
@@ -30,10 +33,12 @@ export const BATCH = 1024;
 const IDLE_POLLS = 100;
 /** Longest stretch of draining before yielding to Bun's event loop, in ms. */
 const SLICE_MS = 2;
+/** Rows run between two looks at the clock within a batch (a power of two). */
+const CLOCK_EVERY = 32;
 
 /** @internal The loop of one running server. */
 export class Loop {
-  /** Set by the server when it stops: the loop reports (onStopped) once no connection is left. */
+  /** Set by {@link stop}: the loop reports (onStopped) once no connection is left. */
   stopping = false;
   #ctx: Serving;
   #handler: Handler;
@@ -46,6 +51,11 @@ export class Loop {
   #reqs: (HttpRequest | undefined)[] = [];
   #draining = false;
   #scheduled = false;
+  /** The batch being run: its rows (0: none; the core is polled for the next), and the first row not yet run. */
+  #rows = 0;
+  #next = 0;
+  /** A graceful stop asked for while a batch was unfinished: told to the core once the batch is done. */
+  #stopLater = false;
 
   /**
    * @internal A loop over `srv`, whose pool has `maxSlabs` slabs of
@@ -78,9 +88,30 @@ export class Loop {
     this.#placer = new Placer(this.#ctx, this.#events, this.#trace);
   }
 
-  /** The core's server is gone: nothing calls it again (late answers are dropped). */
+  /** The core's server is gone: nothing calls it again (late answers are dropped, an unfinished batch with them). */
   close(): void {
     this.#ctx.srv = null;
+    this.#rows = 0;
+  }
+
+  /**
+   * Stops the server's core (fh_stop): it accepts no more, and closes each
+   * connection once its answers are written (`force`: now). A graceful stop
+   * that comes while a batch is unfinished (from a handler, or during a
+   * yield) reaches the core once the batch is done, so that every request
+   * JavaScript was given is answered as if the stop had come after it.
+   */
+  stop(force: boolean): void {
+    const srv = this.#ctx.srv;
+    if (srv === null) return;
+    this.stopping = true;
+    if (force || this.#rows === 0) {
+      this.#stopLater = false;
+      this.#ctx.core.fh_stop(srv, force ? 1 : 0);
+    } else {
+      this.#stopLater = true;
+    }
+    this.schedule();
   }
 
   /** Drains soon, from Bun's event loop (once, however often it is asked). */
@@ -95,22 +126,39 @@ export class Loop {
     this.drain();
   };
 
-  /** Polls and runs batches until idle or out of time; then arms the wake-up (or reports the stop). */
+  /**
+   * Polls and runs batches until idle or out of time; then arms the wake-up
+   * (or reports the stop). A batch the slice ran out in is finished first,
+   * before the core is polled again.
+   */
   drain(): void {
     const ctx = this.#ctx;
     const srv = ctx.srv;
     if (srv === null || this.#draining) return;
     const core = ctx.core;
     this.#draining = true;
-    const start = performance.now();
+    const deadline = performance.now() + SLICE_MS;
     let idle = 0;
     try {
       for (;;) {
-        const n = core.fh_poll(srv);
+        let n = this.#rows;
+        if (n === 0) {
+          n = core.fh_poll(srv);
+          if (n > 0) {
+            this.#rows = n;
+            this.#next = 0;
+          }
+        }
         if (n > 0) {
-          this.#batch(core, srv, n);
+          const done = this.#batch(core, srv, deadline);
           if (this.#trace !== null) this.#trace.take(srv);
           idle = 0;
+          if (!done) {
+            // Out of time mid-batch: what ran is flushed; the rest runs after Bun's event loop has had its turn.
+            if (this.#events.active) this.#events.pump(core, srv);
+            this.schedule();
+            return;
+          }
         }
         if (this.#events.active) this.#events.pump(core, srv);
         if (n > 0) {
@@ -120,7 +168,7 @@ export class Loop {
         } else if (++idle >= IDLE_POLLS) {
           break;
         }
-        if (performance.now() - start >= SLICE_MS) {
+        if (performance.now() >= deadline) {
           this.schedule();
           return;
         }
@@ -138,12 +186,23 @@ export class Loop {
     core.fh_arm(srv);
   }
 
-  #batch(core: Core, srv: Pointer, n: number): void {
+  /**
+   * Runs the handlers of the batch's rows from `#next` on and flushes their
+   * answers. The clock is read every CLOCK_EVERY rows: past `deadline`, the
+   * rows run so far are flushed and false is returned (the batch resumes at
+   * the next drain, with no poll in between: the rows stay as they are).
+   * True once the whole batch is done.
+   */
+  #batch(core: Core, srv: Pointer, deadline: number): boolean {
     const d = this.#ctx.desc;
     const handler = this.#handler;
     const placer = this.#placer;
+    const n = this.#rows;
+    const from = this.#next;
     this.#ctx.heads.tick(Date.now());
-    for (let i = 0; i < n; i++) {
+    let i = from;
+    for (; i < n; i++) {
+      if ((i & (CLOCK_EVERY - 1)) === 0 && i !== from && performance.now() >= deadline) break;
       const b = i * D.SIZE;
       const req = this.#request(d, b);
       let res: unknown;
@@ -164,7 +223,14 @@ export class Loop {
         d[b + D.RKIND] = placer.status(req, 500, b);
       }
     }
-    core.fh_flush(srv, 0, n);
+    this.#next = i;
+    if (i === n) this.#rows = 0;
+    core.fh_flush(srv, from, i);
+    if (i === n && this.#stopLater) {
+      this.#stopLater = false;
+      core.fh_stop(srv, 0);
+    }
+    return i === n;
   }
 
   /** The request object for descriptor row `b`: the slab's own, pointed at this request. */

@@ -123,10 +123,7 @@ export class Server {
       this.#resolve();
     } else if (this.#state === "running" || (this.#state === "stopping" && force)) {
       this.#state = "stopping";
-      this.#core!.fh_stop(this.#srv, force ? 1 : 0);
-      const loop = this.#loop!;
-      loop.stopping = true;
-      loop.schedule();
+      this.#loop!.stop(force);
     }
     return this.#done.catch(() => {});
   }
