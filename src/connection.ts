@@ -12,7 +12,7 @@ const enc = new TextEncoder();
 const LAST_CHUNK = enc.encode("0\r\n\r\n");
 const ENOBUFS = constants.errno.ENOBUFS;
 /** What a stream or takeover may buffer ahead of its client (FH_STREAM_BUFFER_MAX in c/conn.h). */
-export const STREAM_BUFFER_MAX = 8 * 1024 * 1024;
+const STREAM_BUFFER_MAX = 8 * 1024 * 1024;
 
 /** @internal How a Connection reaches its server's core. */
 export interface ConnectionHost {
