@@ -211,9 +211,14 @@ static void fh_read_aside(fh_server *s, fh_conn *c, int mask) {
     size_t bound = raw ? FH_RAW_BUFFER : fh_read_ahead(s);
     size_t room = fh_read_room(c, bound > c->rlen ? bound : c->rlen);
     ssize_t r;
+    if (mask & FH_HUP) {
+        /* Broken (a reset, an error) or shut both ways: not a half-close, the
+         * client is gone. Whatever it sent last can no longer be answered. */
+        fh_conn_close(s, c);
+        return;
+    }
     if (room == 0 || c->rlen >= bound) {
-        if (mask & FH_HUP) fh_conn_close(s, c); /* broken, and nothing can be read to learn more */
-        else fh_conn_settle(s, c); /* full: stop watching until it is taken or parsed */
+        fh_conn_settle(s, c); /* full: stop watching until it is taken or parsed */
         return;
     }
     r = fh_recv(c->fd, c->rbuf + c->rlen, room);

@@ -7,6 +7,7 @@
  * fd, gen, seq). Returns how many events were written. */
 int fh_events_take(fh_server *s, int32_t *out, int max) {
     int n = s->nev / FH_EV_SIZE < max ? s->nev / FH_EV_SIZE : max;
+    if (n <= 0) return 0;
     memcpy(out, s->ev, sizeof(int32_t) * FH_EV_SIZE * (size_t)n);
     memmove(s->ev, s->ev + FH_EV_SIZE * n, sizeof(int32_t) * (size_t)(s->nev - FH_EV_SIZE * n));
     s->nev -= FH_EV_SIZE * n;
