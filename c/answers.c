@@ -47,7 +47,7 @@ static const fh_canned *fh_canned_find(int status) {
  */
 static int fh_answer_status(fh_server *s, fh_conn *c, fh_seg *g, int status, int32_t req, int last) {
     const fh_canned *k = fh_canned_find(status);
-    int keep = !last && fh_persists(s, req, 0, NULL, 0);
+    int keep = !last && fh_persists(req, 0, NULL, 0);
     const char *conn = !keep ? "Connection: close\r\n" : (req & FH_REQ_HTTP10) ? "Connection: keep-alive\r\n" : "";
     size_t body = strlen(k->reason) + 1, cap = 160 + 2 * body;
     uint8_t *buf;

@@ -119,7 +119,7 @@ int fh_flush(fh_server *s, int from, int to) {
                 g->len = (size_t)d[FH_D_RLEN];
                 g->slab = d[FH_D_SLAB];
                 g->ready = 1;
-                g->close = !fh_persists(s, g->req, d[FH_D_RFLAGS], g->ptr, g->len);
+                g->close = !fh_persists(g->req, d[FH_D_RFLAGS], g->ptr, g->len);
             }
         }
         fh_mark_dirty(s, c);
@@ -185,7 +185,7 @@ int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *
         fh_pool_release(&s->pool, slab);
     }
     g->ready = 1;
-    g->close = !fh_persists(s, g->req, flags, g->ptr, g->len);
+    g->close = !fh_persists(g->req, flags, g->ptr, g->len);
     if (g->borrowed) {
         if (idx == 0 && !c->blocked) fh_conn_flush(s, c);
         c = fh_lookup(s, fd, (uint32_t)gen);
@@ -247,7 +247,7 @@ int fh_stream_open(fh_server *s, int fd, int gen, int seq, int slab, int data_sl
         g->close = 1;
         fh_conn_last(s, c); /* nothing after it is parsed */
     }
-    if (fh_stream_append(s, g, head, (size_t)len, 0) < 0) {
+    if (fh_stream_append(g, head, (size_t)len, 0) < 0) {
         fh_conn_close(s, c);
         return -EPIPE;
     }
@@ -266,7 +266,7 @@ int fh_stream_write(fh_server *s, int fd, int gen, int seq, const uint8_t *bytes
     int rc;
     s->now_ms = fh_now_ms();
     if (g == NULL || g->ended || n < 0) return -EPIPE;
-    rc = fh_stream_append(s, g, bytes, (size_t)n, chunked);
+    rc = fh_stream_append(g, bytes, (size_t)n, chunked);
     if (rc == -ENOBUFS) return rc;
     if (rc < 0) {
         fh_conn_close(s, c);
@@ -340,6 +340,6 @@ int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_s
     g->file_fd = file_fd;
     g->file_off = (int64_t)file_off;
     g->file_left = (int64_t)file_len;
-    g->close = !fh_persists(s, g->req, flags | FH_RF_RAW, head, (size_t)len);
+    g->close = !fh_persists(g->req, flags | FH_RF_RAW, head, (size_t)len);
     return fh_answered(s, c, idx);
 }

@@ -164,10 +164,12 @@ static void fh_conn_linger(fh_server *s, fh_conn *c) {
  * (the scanner sets FH_REQ_KEEP_ALIVE for HTTP/1.1 without "close" and for
  * HTTP/1.0 with "keep-alive"), `rflags` the answer's FH_RF_*; a head built by
  * user code (FH_RF_RAW) is read for its version, Connection and framing.
+ * A stopping server is not this function's business: stop() moves every
+ * connection to CLOSING, and the answers already queued still all go out.
  */
-static int fh_persists(fh_server *s, int32_t req, int rflags, const uint8_t *head, size_t len) {
+static int fh_persists(int32_t req, int rflags, const uint8_t *head, size_t len) {
     int r;
-    if (!(req & FH_REQ_KEEP_ALIVE) || (rflags & FH_RF_CLOSE) || s->stopping) return 0;
+    if (!(req & FH_REQ_KEEP_ALIVE) || (rflags & FH_RF_CLOSE)) return 0;
     if (!(rflags & FH_RF_RAW)) return 1;
     r = fh_scan_response(head, len);
     if (r & FH_RESP_CLOSE) return 0;

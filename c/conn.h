@@ -154,7 +154,7 @@ static void fh_conn_settle(fh_server *s, fh_conn *c);
 static void fh_conn_close(fh_server *s, fh_conn *c);
 static void fh_conn_linger(fh_server *s, fh_conn *c);
 static void fh_conn_last(fh_server *s, fh_conn *c);
-static int fh_persists(fh_server *s, int32_t req, int rflags, const uint8_t *head, size_t len);
+static int fh_persists(int32_t req, int rflags, const uint8_t *head, size_t len);
 static void fh_notify(fh_server *s, int type, fh_conn *c, uint32_t seq);
 static int fh_keep_bytes(fh_conn *c, const uint8_t *p, size_t n, size_t cap_hint);
 static fh_conn *fh_conn_new(fh_server *s, int fd);
@@ -173,7 +173,7 @@ static void fh_queue_clear(fh_server *s, fh_conn *c);
 static int fh_queue_has_stream(fh_conn *c);
 static void fh_conn_flush(fh_server *s, fh_conn *c);
 static int fh_seg_own(fh_seg *g);
-static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n, int chunked);
+static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n, int chunked);
 
 /* frame.c */
 static void fh_parse(fh_server *s, fh_conn *c);

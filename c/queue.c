@@ -110,7 +110,7 @@ static int fh_seg_own(fh_seg *g) {
  * it. Returns 0, -ENOBUFS when the bytes would put the writer more than
  * FH_STREAM_BUFFER_MAX ahead of the socket (nothing was taken; an empty
  * buffer always takes them), or -ENOMEM. */
-static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_t n, int chunked) {
+static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n, int chunked) {
     char line[24];
     size_t buffered, total, ll = 0;
     if (n == 0) return 0;
@@ -132,7 +132,7 @@ static int fh_stream_append(fh_server *s, fh_seg *g, const uint8_t *bytes, size_
     if (buffered > 0 && buffered + total > FH_STREAM_BUFFER_MAX) return -ENOBUFS;
     if (!g->headed && g->kind == FH_SEG_STREAM) {
         g->headed = 1;
-        if (!fh_persists(s, g->req, FH_RF_RAW | (g->close ? FH_RF_CLOSE : 0), bytes, n)) g->close = 1;
+        if (!fh_persists(g->req, FH_RF_RAW | (g->close ? FH_RF_CLOSE : 0), bytes, n)) g->close = 1;
     }
     if (g->len + total > g->cap) {
         size_t ncap = g->cap ? g->cap : 4096;

@@ -428,40 +428,37 @@ static void case_persists(void) {
         int32_t req;
         int rflags;
         const char *head; /* NULL: not raw */
-        int stopping, keeps;
+        int keeps;
     } t[] = {
-        {"HTTP/1.1 plain answer", KA, 0, NULL, 0, 1},
-        {"HTTP/1.1 raw answer with Content-Length", KA, RAW, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0, 1},
-        {"request Connection: close", 0, 0, NULL, 0, 0},
-        {"request Connection: close, raw framed answer", 0, RAW, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0, 0},
-        {"HTTP/1.0 request without keep-alive", H10, 0, NULL, 0, 0},
-        {"answer RF_CLOSE", KA, FH_RF_CLOSE, NULL, 0, 0},
-        {"answer RF_CLOSE, raw framed", KA, FH_RF_CLOSE | RAW, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0, 0},
-        {"HTTP/1.0 keep-alive request, plain answer", KA | H10, 0, NULL, 0, 1},
+        {"HTTP/1.1 plain answer", KA, 0, NULL, 1},
+        {"HTTP/1.1 raw answer with Content-Length", KA, RAW, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1},
+        {"request Connection: close", 0, 0, NULL, 0},
+        {"request Connection: close, raw framed answer", 0, RAW, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0},
+        {"HTTP/1.0 request without keep-alive", H10, 0, NULL, 0},
+        {"answer RF_CLOSE", KA, FH_RF_CLOSE, NULL, 0},
+        {"answer RF_CLOSE, raw framed", KA, FH_RF_CLOSE | RAW, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0},
+        {"HTTP/1.0 keep-alive request, plain answer", KA | H10, 0, NULL, 1},
         {"HTTP/1.0 keep-alive request, raw head without keep-alive", KA | H10, RAW,
-         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0, 0},
+         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 0},
         {"HTTP/1.0 keep-alive request, raw head with keep-alive", KA | H10, RAW,
-         "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", 0, 1},
-        {"raw HTTP/1.0 200 head", KA, RAW, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", 0, 0},
+         "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", 1},
+        {"raw HTTP/1.0 200 head", KA, RAW, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", 0},
         {"raw HTTP/1.0 200 head with keep-alive", KA, RAW,
-         "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", 0, 1},
+         "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", 1},
         {"raw head with Connection: close", KA, RAW, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n",
-         0, 0},
+         0},
         {"raw head, keep-alive and close", KA, RAW,
-         "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\n", 0, 0},
-        {"raw head without framing: ends at the close", KA, RAW, "HTTP/1.1 200 OK\r\n\r\nbody", 0, 0},
-        {"raw head without framing, keep-alive said", KA, RAW, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n", 0, 0},
-        {"raw 204 without framing", KA, RAW, "HTTP/1.1 204 No Content\r\n\r\n", 0, 1},
-        {"raw 304 without framing", KA, RAW, "HTTP/1.1 304 Not Modified\r\n\r\n", 0, 1},
-        {"raw 1xx without framing", KA, RAW, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 0, 1},
-        {"raw head without framing to a HEAD request", KA | FH_REQ_HEAD, RAW, "HTTP/1.1 200 OK\r\n\r\n", 0, 1},
-        {"raw Transfer-Encoding: chunked", KA, RAW, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 1},
+         "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\n", 0},
+        {"raw head without framing: ends at the close", KA, RAW, "HTTP/1.1 200 OK\r\n\r\nbody", 0},
+        {"raw head without framing, keep-alive said", KA, RAW, "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n", 0},
+        {"raw 204 without framing", KA, RAW, "HTTP/1.1 204 No Content\r\n\r\n", 1},
+        {"raw 304 without framing", KA, RAW, "HTTP/1.1 304 Not Modified\r\n\r\n", 1},
+        {"raw 1xx without framing", KA, RAW, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 1},
+        {"raw head without framing to a HEAD request", KA | FH_REQ_HEAD, RAW, "HTTP/1.1 200 OK\r\n\r\n", 1},
+        {"raw Transfer-Encoding: chunked", KA, RAW, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1},
         {"raw Transfer-Encoding: chunked, gzip (not framed)", KA, RAW,
-         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 0, 0},
-        {"not raw: the head is not read", KA, 0, "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n", 0, 1},
-        {"stopping server, plain answer", KA, 0, NULL, 1, 0},
-        {"stopping server, raw framed answer", KA, RAW,
-         "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", 1, 0},
+         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 0},
+        {"not raw: the head is not read", KA, 0, "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n", 1},
     };
 #undef KA
 #undef H10
@@ -471,13 +468,11 @@ static void case_persists(void) {
     for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         size_t n = t[i].head ? strlen(t[i].head) : 0;
         int r;
-        s->stopping = t[i].stopping;
-        r = fh_persists(s, t[i].req, t[i].rflags, t[i].head ? guard_put(t[i].head, n) : NULL, n);
+        r = fh_persists(t[i].req, t[i].rflags, t[i].head ? guard_put(t[i].head, n) : NULL, n);
         if (r == t[i].keeps) passed++;
         else t_fail(__LINE__, "fh_persists: %s: %s, expected %s", t[i].name, r ? "keeps" : "closes",
                     t[i].keeps ? "keeps" : "closes");
     }
-    s->stopping = 0;
     fh_destroy(s);
 }
 
@@ -575,6 +570,36 @@ static void case_pipelined(void) {
     }
     fh_destroy(s);
     close(cl);
+}
+
+/* A graceful stop with pipelined answers outstanding: the connection goes
+ * CLOSING, every answer already queued still goes out, in order, then FIN. */
+static void case_stop_pipelined(void) {
+    fh_server *s = srv_new();
+    int cl, fd = pair_new(s, &cl), n;
+    t_row r[3];
+    cl_sends(cl, GET("/a") GET("/b") GET("/c"));
+    n = poll_rows(s);
+    CHECK_EQ(n, 3);
+    if (n == 3) {
+        int i;
+        for (i = 0; i < 3; i++) r[i] = row_at(s, i);
+        fh_flush(s, 0, n); /* all pending */
+        CHECK_EQ(fh_stop(s, 0), 1);
+        CHECK_STATE(s, fd, FH_CLOSING);
+        respond_async(s, &r[1], OK_BODY("b"));
+        respond_async(s, &r[0], OK_BODY("a"));
+        CHECK_RECV(cl, OK_BODY("a") OK_BODY("b"));
+        CHECK_STATE(s, fd, FH_CLOSING);
+        respond_async(s, &r[2], OK_BODY("c"));
+        CHECK_RECV(cl, OK_BODY("c"));
+        CHECK_EOF(cl);
+        CHECK_EQ(s->pool.in_use, 0);
+    }
+    close(cl);
+    (void)fh_poll(s);
+    CHECK_EQ(s->nconns, 0);
+    fh_destroy(s);
 }
 
 /* Connection: close -> CLOSING; after the flush LINGERING (FIN sent); the
@@ -1138,6 +1163,7 @@ int main(void) {
     run("fh_events_take with no events", case_events_empty);
     run("one request: READING -> ANSWERING -> READING", case_one_request);
     run("pipelined, answered out of order", case_pipelined);
+    run("graceful stop with pipelined answers outstanding", case_stop_pipelined);
     run("Connection: close -> CLOSING -> LINGERING -> freed", case_connection_close);
     run("FH_R_STATUS 500 (HEAD without body, GET with)", case_status_500);
     run("framing error: 400, Connection: close, FIN", case_framing_error);
