@@ -243,6 +243,12 @@ const FACTORIES = {
     if (path === "/slow") return sleep(150).then(() => utf8("slow"));
     return utf8(path);
   },
+  /** Answers the path after `ms` (an async handler for every request). */
+  delayedEcho: (_: Probe, ms: number) => async (req: HttpRequest) => {
+    const path = req.string(req.path);
+    await sleep(ms);
+    return utf8(path);
+  },
   /** Notes each call as "called"; answers "called". */
   countCalls: (probe: Probe) => () => {
     probe.record("called", 1);

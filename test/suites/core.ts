@@ -504,6 +504,19 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
         expect(await tryConnect(port)).toBe("refused");
       });
 
+      test("stop() with pipelined async requests in flight delivers every answer, in order, then closes", async () => {
+        const { server, port, done } = await start(H.delayedEcho(100));
+        const client = await Client.connect(port);
+        await client.write(concat(...["/1", "/2", "/3", "/4", "/5"].map((p) => httpRequest("GET", p))));
+        await sleep(30);
+        const stopping = server.stop();
+        const res = await client.next(5, { timeoutMs: 3000 });
+        expect(res.map((r) => r.text)).toEqual(["/1", "/2", "/3", "/4", "/5"]);
+        expect(await client.waitClosed(2000)).toBe(true);
+        await withTimeout(stopping, 3000, "stop() to resolve");
+        await withTimeout(done, 3000, "run()'s promise to resolve");
+      });
+
       test("stop() closes idle keep-alive connections and resolves promptly", async () => {
         const { server, port, done } = await start(echoPath);
         const client = await Client.connect(port);
