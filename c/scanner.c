@@ -553,6 +553,13 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
     return (int64_t)i;
 }
 
+/* Eight bytes of a header name at p, lower-cased (letters only differ from
+ * their capitals by 0x20; the callers check each non-letter on its own,
+ * since OR-ing 0x20 also turns CR into '-'), as one word to compare with a
+ * lower-case literal's. */
+#define FH_NAME8(p) (FH_LOAD64(p) | (FH_ONES * 0x20))
+#define FH_LIT8(lit) FH_LOAD64((const uint8_t *)(lit))
+
 static int fh_scan_response(const uint8_t *buf, size_t len) {
     const uint8_t *p = buf, *end = buf + len;
     int r = 0;
@@ -563,21 +570,27 @@ static int fh_scan_response(const uint8_t *buf, size_t len) {
         if (status < 200 || status == 204 || status == 304) r |= FH_RESP_NO_BODY;
     }
     /* Line by line (memchr finds each end; only lines starting with C or T
-     * are looked at), up to the blank line. */
+     * are looked at, a word at a time: TinyCC does not optimise byte loops),
+     * up to the blank line. */
     for (;;) {
         const uint8_t *nl = memchr(p, '\n', (size_t)(end - p)), *colon, *e;
         size_t pos, el, el_len, name;
+        size_t left;
         int c;
         if (nl == NULL) return r;
         p = nl + 1;
         if (p >= end || *p == '\r' || *p == '\n') return r; /* the end of the head */
+        left = (size_t)(end - p);
         c = *p | 0x20;
-        if (c == 'c' && end - p >= 11 && fh_ieq(p, 10, FH_LIT("connection")) && p[10] == ':') {
-            name = 10;
-        } else if (c == 'c' && end - p >= 15 && fh_ieq(p, 14, FH_LIT("content-length")) && p[14] == ':') {
+        if (c == 'c' && left >= 15 && FH_NAME8(p) == FH_LIT8("content-") && p[7] == '-' &&
+            FH_NAME8(p + 6) == FH_LIT8("t-length") && p[14] == ':') {
             r |= FH_RESP_FRAMED;
             continue;
-        } else if (c == 't' && end - p >= 18 && fh_ieq(p, 17, FH_LIT("transfer-encoding")) && p[17] == ':') {
+        } else if (c == 'c' && left >= 11 && FH_NAME8(p) == FH_LIT8("connecti") && (p[8] | 0x20) == 'o' &&
+                   (p[9] | 0x20) == 'n' && p[10] == ':') {
+            name = 10;
+        } else if (c == 't' && left >= 18 && FH_NAME8(p) == FH_LIT8("transfer") && p[8] == '-' &&
+                   FH_NAME8(p + 8) == FH_LIT8("-encodin") && (p[16] | 0x20) == 'g' && p[17] == ':') {
             name = 17;
         } else {
             continue;
