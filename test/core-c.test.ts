@@ -10,14 +10,13 @@
  * emulation (c/testing/kqueue_emu.h).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { asan, asanNote, clang, gcc, run } from "./helpers/cbuild.ts";
 
 const root = join(import.meta.dir, "..");
 const source = join(import.meta.dir, "c", "core_test.c");
-const clang = Bun.which("clang");
-const gcc = Bun.which("gcc");
 
 const warnings = ["-std=gnu99", "-Wall", "-Wextra", "-Wshadow", "-Werror", "-pthread"];
 const backends: [string, string[]][] = [
@@ -33,26 +32,6 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function run(cmd: string[], timeout = 60_000) {
-  const p = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe", timeout });
-  return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
-}
-
-/** Whether clang can build and run an ASan+UBSan program here (decided once, at load). */
-function sanitizersWork(): boolean {
-  if (!clang) return false;
-  const dir = mkdtempSync(join(tmpdir(), "fasthttp-probe-"));
-  try {
-    const src = join(dir, "probe.c");
-    writeFileSync(src, "int main(void) { return 0; }\n");
-    const r = run([clang, "-fsanitize=address,undefined", src, "-o", join(dir, "probe")]);
-    return r.code === 0 && run([join(dir, "probe")]).code === 0;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-const asan = sanitizersWork();
-const asanNote = asan ? "" : " (SKIPPED: clang with its ASan/UBSan runtimes is not installed; apt-get install clang libclang-rt-14-dev, as .ci/run does)";
 
 function build(cmd: string[]) {
   const b = run(cmd);
