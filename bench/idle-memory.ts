@@ -27,6 +27,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { checkoutState, describeCheckout } from "./lib/checkout.ts";
+import { checkServers, readOptions } from "./lib/cli.ts";
 import { ServerProcess } from "./lib/server-process.ts";
 import type { ServerDef } from "./lib/servers.ts";
 
@@ -59,33 +60,21 @@ interface Options {
 
 function parse(argv: string[]): Options {
   const o: Options = { dir: REPO, conns: 10_000, servers: ["fasthttp", "bun-serve"], runs: 3, concurrency: 256, settleMs: 1000, idleTimeout: 120, timeoutS: 300, json: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new TypeError(`${a} needs a value`);
-      return x;
-    };
-    const int = (min: number): number => {
-      const n = Number(v());
-      if (!Number.isInteger(n) || n < min) throw new RangeError(`${a} must be an integer >= ${min}`);
-      return n;
-    };
+  readOptions(argv, USAGE, (a, v) => {
     switch (a) {
-      case "--dir": o.dir = resolve(v()); break;
-      case "--conns": o.conns = int(2); break;
-      case "--servers": o.servers = v().split(",").filter(Boolean); break;
-      case "--runs": o.runs = int(1); break;
-      case "--concurrency": o.concurrency = int(1); break;
-      case "--settle": o.settleMs = int(0); break;
-      case "--idle-timeout": o.idleTimeout = int(1); break;
-      case "--timeout": o.timeoutS = int(10); break;
-      case "--json": o.json = resolve(v()); break;
-      case "-h": case "--help": console.log(USAGE); process.exit(0);
-      default: throw new TypeError(`unknown option ${a}\n${USAGE}`);
+      case "--dir": o.dir = resolve(v.str()); return true;
+      case "--conns": o.conns = v.int(2); return true;
+      case "--servers": o.servers = v.str().split(",").filter(Boolean); return true;
+      case "--runs": o.runs = v.int(1); return true;
+      case "--concurrency": o.concurrency = v.int(1); return true;
+      case "--settle": o.settleMs = v.int(0); return true;
+      case "--idle-timeout": o.idleTimeout = v.int(1); return true;
+      case "--timeout": o.timeoutS = v.int(10); return true;
+      case "--json": o.json = resolve(v.str()); return true;
+      default: return false;
     }
-  }
-  for (const s of o.servers) if (s !== "fasthttp" && s !== "bun-serve") throw new TypeError(`unknown server ${s}: fasthttp or bun-serve`);
+  });
+  checkServers(o.servers);
   return o;
 }
 

@@ -28,6 +28,7 @@ import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { checkoutState, describeCheckout } from "./lib/checkout.ts";
+import { checkServers, readOptions } from "./lib/cli.ts";
 import { cpuSeconds } from "./lib/proc.ts";
 import { fdLimitFor } from "./lib/scenarios.ts";
 import { pinned, ServerProcess, type LoopHealth } from "./lib/server-process.ts";
@@ -63,34 +64,22 @@ interface Options {
 
 function parse(argv: string[]): Options {
   const o: Options = { dir: REPO, servers: ["fasthttp", "bun-serve"], runs: 3, duration: 5, warmup: 2, connections: 256, depth: 16, path: "/user/12345", timeoutS: 300, json: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new TypeError(`${a} needs a value`);
-      return x;
-    };
-    const int = (min: number): number => {
-      const n = Number(v());
-      if (!Number.isInteger(n) || n < min) throw new RangeError(`${a} must be an integer >= ${min}`);
-      return n;
-    };
+  readOptions(argv, USAGE, (a, v) => {
     switch (a) {
-      case "--dir": o.dir = resolve(v()); break;
-      case "--servers": o.servers = v().split(",").filter(Boolean); break;
-      case "--runs": o.runs = int(1); break;
-      case "--duration": o.duration = int(1); break;
-      case "--warmup": o.warmup = int(0); break;
-      case "--connections": o.connections = int(1); break;
-      case "--depth": o.depth = int(1); break;
-      case "--path": o.path = v(); break;
-      case "--timeout": o.timeoutS = int(10); break;
-      case "--json": o.json = resolve(v()); break;
-      case "-h": case "--help": console.log(USAGE); process.exit(0);
-      default: throw new TypeError(`unknown option ${a}\n${USAGE}`);
+      case "--dir": o.dir = resolve(v.str()); return true;
+      case "--servers": o.servers = v.str().split(",").filter(Boolean); return true;
+      case "--runs": o.runs = v.int(1); return true;
+      case "--duration": o.duration = v.int(1); return true;
+      case "--warmup": o.warmup = v.int(0); return true;
+      case "--connections": o.connections = v.int(1); return true;
+      case "--depth": o.depth = v.int(1); return true;
+      case "--path": o.path = v.str(); return true;
+      case "--timeout": o.timeoutS = v.int(10); return true;
+      case "--json": o.json = resolve(v.str()); return true;
+      default: return false;
     }
-  }
-  for (const s of o.servers) if (s !== "fasthttp" && s !== "bun-serve") throw new TypeError(`unknown server ${s}: fasthttp or bun-serve`);
+  });
+  checkServers(o.servers);
   return o;
 }
 
