@@ -23,11 +23,11 @@
  *   bun bench/idle-memory.ts --dir /tmp/fh-base --runs 3 --json /tmp/fh-bench/idle.json
  *   bun bench/idle-memory.ts --servers fasthttp --conns 2000 --runs 1
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { checkoutState, describeCheckout } from "./lib/checkout.ts";
-import { checkServers, readOptions } from "./lib/cli.ts";
+import { checkServers, finishRun, loadAverage, readOptions } from "./lib/cli.ts";
+import * as stats from "./lib/stats.ts";
 import { ServerProcess } from "./lib/server-process.ts";
 import type { ServerDef } from "./lib/servers.ts";
 
@@ -295,11 +295,8 @@ async function oneRun(id: string, run: number, o: Options): Promise<RunResult> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+/** The median of a run's figures (there is at least one run). */
+const median = (xs: number[]): number => stats.median(xs)!;
 
 const fmtB = (x: number) => Math.round(x).toLocaleString("en-US");
 const fmtMiB = (x: number) => (x / 1048576).toFixed(1);
@@ -333,7 +330,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const la = loadavg().map((x) => x.toFixed(2)).join(" ");
+  const la = loadAverage();
   const checkout = checkoutState(o.dir);
   console.log(`idle-memory: ${o.conns} idle keep-alive connections, ${o.runs} run(s) per server; load average ${la}`);
   console.log(`fasthttp from ${describeCheckout(checkout)}`);
@@ -358,14 +355,7 @@ async function main(): Promise<void> {
     summary[id] = s;
     console.log(`  ${(id === "bun-serve" ? "Bun.serve" : "fasthttp").padEnd(9)} ${fmtB(s.median).padStart(6)} B  [${fmtB(s.min)}-${fmtB(s.max)}]   slope N/2..N ${fmtB(s.slopeMedian)} B, RssAnon ${fmtB(s.anonMedian)} B`);
   }
-  const la2 = loadavg().map((x) => x.toFixed(2)).join(" ");
-  const checkoutEnd = checkoutState(o.dir);
-  console.log(`load average at the end: ${la2}`);
-  if (checkoutEnd.fingerprint !== checkout.fingerprint) console.log(`warning: src/ or c/ of ${o.dir} changed during the run (fingerprint ${checkout.fingerprint} -> ${checkoutEnd.fingerprint})`);
-  if (o.json) {
-    writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, checkout, checkoutEnd, loadavg: { start: la, end: la2 }, summary, runs: results }, null, 2) + "\n");
-    console.log(`wrote ${o.json}`);
-  }
+  finishRun({ json: o.json, dir: o.dir, options: o, checkout, loadStart: la, summary, runs: results });
   clearTimeout(watchdog);
   process.exit(0);
 }

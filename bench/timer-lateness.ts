@@ -24,11 +24,10 @@
  *   bun bench/timer-lateness.ts --dir /tmp/fh-base --json /tmp/fh-bench/timer.json
  *   bun bench/timer-lateness.ts --servers fasthttp --runs 5 --duration 10
  */
-import { writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { checkoutState, describeCheckout } from "./lib/checkout.ts";
-import { checkServers, readOptions } from "./lib/cli.ts";
+import { checkServers, finishRun, loadAverage, readOptions } from "./lib/cli.ts";
+import * as stats from "./lib/stats.ts";
 import { cpuSeconds } from "./lib/proc.ts";
 import { fdLimitFor } from "./lib/scenarios.ts";
 import { pinned, ServerProcess, type LoopHealth } from "./lib/server-process.ts";
@@ -173,11 +172,8 @@ async function oneRun(id: string, run: number, o: Options): Promise<RunResult> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+/** The median of a run's figures (there is at least one run). */
+const median = (xs: number[]): number => stats.median(xs)!;
 
 const ms = (x: number | null) => (x === null ? "-" : x.toFixed(1));
 const int = (x: number) => Math.round(x).toLocaleString("en-US");
@@ -197,7 +193,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => bail(130));
   process.on("SIGTERM", () => bail(143));
 
-  const la = loadavg().map((x) => x.toFixed(2)).join(" ");
+  const la = loadAverage();
   const checkout = checkoutState(o.dir);
   console.log(
     `timer-lateness: 10 ms setInterval in the server; wrk -t1 -c${o.connections} -d${o.duration}s, ${o.depth} pipelined ${o.path} per write; ` +
@@ -226,14 +222,7 @@ async function main(): Promise<void> {
     summary[id] = { maxMs: median(max), p99Ms: median(p99), reqPerSec: median(rps), runs: rs.length };
     console.log(`  ${(id === "bun-serve" ? "Bun.serve" : "fasthttp").padEnd(9)} max ${range(max, ms)} ms   p99 ${range(p99, ms)} ms   ${range(rps, int)} req/s`);
   }
-  const la2 = loadavg().map((x) => x.toFixed(2)).join(" ");
-  const checkoutEnd = checkoutState(o.dir);
-  console.log(`load average at the end: ${la2}`);
-  if (checkoutEnd.fingerprint !== checkout.fingerprint) console.log(`warning: src/ or c/ of ${o.dir} changed during the run (fingerprint ${checkout.fingerprint} -> ${checkoutEnd.fingerprint})`);
-  if (o.json) {
-    writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), options: o, checkout, checkoutEnd, loadavg: { start: la, end: la2 }, summary, runs: results }, null, 2) + "\n");
-    console.log(`wrote ${o.json}`);
-  }
+  finishRun({ json: o.json, dir: o.dir, options: o, checkout, loadStart: la, summary, runs: results });
   clearTimeout(watchdog);
   process.exit(0);
 }

@@ -1,8 +1,13 @@
 /**
  * cli.ts - the option reader the single-purpose bench scripts share
  * (bench/idle-memory.ts, bench/timer-lateness.ts): `--name value` pairs, -h,
- * unknown options refused with the usage text, and the servers they compare.
+ * unknown options refused with the usage text, the servers they compare, and
+ * how a run ends (the load average, a check that the checkout did not change,
+ * the JSON record).
  */
+import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { checkoutState, type CheckoutState } from "./checkout.ts";
 
 /** Reads the value of the option being parsed. */
 export interface OptionValue {
@@ -42,4 +47,39 @@ export function readOptions(argv: string[], usage: string, take: (name: string, 
 /** Throws unless every id is a server these scripts know. */
 export function checkServers(ids: string[]): void {
   for (const s of ids) if (s !== "fasthttp" && s !== "bun-serve") throw new TypeError(`unknown server ${s}: fasthttp or bun-serve`);
+}
+
+/** The 1, 5 and 15 minute load averages, as printed. */
+export function loadAverage(): string {
+  return loadavg().map((x) => x.toFixed(2)).join(" ");
+}
+
+/** What a run hands to finishRun. */
+export interface RunRecord {
+  /** Where to write the JSON record, or null. */
+  json: string | null;
+  /** The checkout measured. */
+  dir: string;
+  options: unknown;
+  /** The checkout's state when the run began. */
+  checkout: CheckoutState;
+  /** The load average when the run began. */
+  loadStart: string;
+  summary: unknown;
+  runs: unknown[];
+}
+
+/** Prints the load average at the end, warns if the checkout changed during the run, writes the JSON record. */
+export function finishRun(r: RunRecord): void {
+  const loadEnd = loadAverage();
+  const checkoutEnd = checkoutState(r.dir);
+  console.log(`load average at the end: ${loadEnd}`);
+  if (checkoutEnd.fingerprint !== r.checkout.fingerprint) {
+    console.log(`warning: src/ or c/ of ${r.dir} changed during the run (fingerprint ${r.checkout.fingerprint} -> ${checkoutEnd.fingerprint})`);
+  }
+  if (r.json) {
+    const record = { date: new Date().toISOString(), options: r.options, checkout: r.checkout, checkoutEnd, loadavg: { start: r.loadStart, end: loadEnd }, summary: r.summary, runs: r.runs };
+    writeFileSync(r.json, JSON.stringify(record, null, 2) + "\n");
+    console.log(`wrote ${r.json}`);
+  }
 }
