@@ -367,6 +367,8 @@ export interface RawResult {
   closedByServer: boolean;
   /** The wait ended because timeoutMs passed, with the connection still open. */
   timedOut: boolean;
+  /** How the server's side ended: "fin" (a clean close), "reset" (ECONNRESET or another error), "open" (timed out). */
+  end: "fin" | "reset" | "open";
 }
 
 /**
@@ -385,15 +387,15 @@ export function rawRequest(
     let connected = false;
     let finished = false;
     const socket = net.connect({ port, host: options.host ?? "127.0.0.1" });
-    const finish = (closedByServer: boolean, timedOut: boolean) => {
+    const finish = (end: RawResult["end"]) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ data: concat(...chunks), closedByServer, timedOut });
+      resolve({ data: concat(...chunks), closedByServer: end !== "open", timedOut: end === "open", end });
     };
     const timer = setTimeout(() => {
-      if (connected) finish(false, true);
+      if (connected) finish("open");
       else {
         finished = true;
         socket.destroy();
@@ -407,10 +409,10 @@ export function rawRequest(
       else socket.write(utf8(bytes));
     });
     socket.on("data", (chunk) => chunks.push(utf8(chunk)));
-    socket.on("end", () => finish(true, false));
-    socket.on("close", () => finish(true, false));
+    socket.on("end", () => finish("fin"));
+    socket.on("close", () => finish("reset")); // "end" comes first on a clean close
     socket.on("error", (err) => {
-      if (connected) return finish(true, false); // a reset is the server closing too
+      if (connected) return finish("reset"); // a reset is the server closing too
       if (finished) return;
       finished = true;
       clearTimeout(timer);

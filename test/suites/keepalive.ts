@@ -19,7 +19,6 @@
  * FASTHTTP_BACKEND=kqueue).
  */
 import { afterEach, describe, expect, spyOn, test } from "bun:test";
-import net from "node:net";
 import type { Handler, HttpRequest, ServerConfig } from "../../src/index.ts";
 import {
   Client,
@@ -28,11 +27,13 @@ import {
   httpRequest,
   parseResponses,
   preview,
+  rawRequest,
   serverHarness,
   sleep,
   text,
   utf8,
   type HttpResponse,
+  type RawResult,
   type ServerFactory,
 } from "../helpers/net.ts";
 
@@ -52,60 +53,20 @@ const STAYS_OPEN_MS = 150;
 /** How long ab may run before it is killed. */
 const AB_KILL_MS = 20_000;
 
-/** What a one-shot exchange saw: the bytes, and how the server's side ended. */
-interface Exchange {
-  data: Uint8Array;
-  /** "fin": the server closed cleanly; "reset": ECONNRESET (or another error); "open": still open at the deadline. */
-  end: "fin" | "reset" | "open";
-}
-
 /**
- * Connects, writes `bytes`, and reads until the server closes or READ_TIMEOUT_MS passes (then the
- * socket is destroyed and `end` is "open"). Unlike helpers/net.ts's rawRequest, a reset is told
- * apart from a FIN: after a response the server must close cleanly, not drop the connection.
+ * Connects, writes `bytes`, and reads until the server closes or READ_TIMEOUT_MS passes.
+ * helpers/net.ts's rawRequest tells a reset apart from a FIN (`end`): after a response the
+ * server must close cleanly, not drop the connection.
  */
-function exchange(port: number, bytes: string | Uint8Array, timeoutMs = READ_TIMEOUT_MS): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let connected = false;
-    let finished = false;
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    const finish = (end: Exchange["end"]) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ data: concat(...chunks), end });
-    };
-    const timer = setTimeout(() => {
-      if (connected) return finish("open");
-      finished = true;
-      socket.destroy();
-      reject(new Error(`connecting to port ${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.on("connect", () => {
-      connected = true;
-      socket.setNoDelay(true);
-      socket.write(utf8(bytes));
-    });
-    socket.on("data", (chunk) => chunks.push(utf8(chunk)));
-    socket.on("end", () => finish("fin"));
-    socket.on("close", () => finish("reset")); // "end" comes first on a clean close
-    socket.on("error", (err) => {
-      if (connected) return finish("reset");
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+function exchange(port: number, bytes: string | Uint8Array, timeoutMs = READ_TIMEOUT_MS): Promise<RawResult> {
+  return rawRequest(port, bytes, { timeoutMs });
 }
 
 /**
  * Asserts the server sent exactly one complete response and then closed cleanly, and returns
  * it. `noBody`: it answers a HEAD request (so any byte after its head is a stray).
  */
-function expectOneThenClose(result: Exchange, noBody = false): HttpResponse {
+function expectOneThenClose(result: RawResult, noBody = false): HttpResponse {
   const received = preview(result.data);
   // The first assertion says what arrived, so a hang reads as "open" with the response shown.
   expect({ end: result.end, received }).toEqual({ end: "fin", received });
