@@ -4,7 +4,7 @@
  * Thin: each checks its arguments, finds the connection and the place, and
  * hands over to the layer that does the work. Every answer call goes through
  * fh_waiting_place, the one check that fd/gen/seq is a request still waiting
- * for its answer.
+ * for its answer (those that send arena bytes through fh_answer_begin).
  */
 
 /* The place of answer `seq` of connection fd/gen, when that connection is
@@ -27,6 +27,23 @@ static uint8_t *fh_arena_bytes(fh_server *s, int slab, int data_slab, int off, i
     size = fh_pool_size(&s->pool, data_slab);
     if ((size_t)off + (size_t)len > size) return NULL;
     return fh_pool_ptr(&s->pool, data_slab) + off;
+}
+
+/* How every answer call that sends arena bytes begins: the clock, the place
+ * of request `seq` (fh_waiting_place) and the bytes [off, off+len) of slab
+ * `data_slab` (fh_arena_bytes). `valid` is the caller's check of its other
+ * arguments. NULL, with the arena released, when the place does not wait, the
+ * bytes are not there or `valid` is 0. */
+static fh_seg *fh_answer_begin(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int off, int len,
+                               int valid, fh_conn **pc, uint32_t *idx, uint8_t **bytes) {
+    fh_seg *g = fh_waiting_place(s, fd, gen, seq, pc, idx);
+    *bytes = fh_arena_bytes(s, slab, data_slab, off, len);
+    s->now_ms = fh_now_ms();
+    if (g == NULL || *bytes == NULL || !valid) {
+        fh_pool_release(&s->pool, slab);
+        return NULL;
+    }
+    return g;
 }
 
 /* Marks c to be written at the end of fh_flush. */
@@ -155,13 +172,10 @@ int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *
                int off, int len, int flags) {
     fh_conn *c = NULL;
     uint32_t idx = 0;
-    fh_seg *g = fh_waiting_place(s, fd, gen, seq, &c, &idx);
-    uint8_t *arena = fh_arena_bytes(s, slab, data_slab, off, len);
-    s->now_ms = fh_now_ms();
-    if (g == NULL || arena == NULL || bytes_len < 0 || (bytes == NULL && bytes_len > 0)) {
-        fh_pool_release(&s->pool, slab);
-        return s->nready > 0;
-    }
+    uint8_t *arena = NULL;
+    fh_seg *g = fh_answer_begin(s, fd, gen, seq, slab, data_slab, off, len,
+                                bytes_len >= 0 && (bytes != NULL || bytes_len == 0), &c, &idx, &arena);
+    if (g == NULL) return s->nready > 0;
     if (bytes == NULL) {
         g->ptr = arena;
         g->len = (size_t)len;
@@ -233,13 +247,10 @@ static fh_seg *fh_stream_seg(fh_server *s, int fd, int gen, int seq, fh_conn **p
 int fh_stream_open(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int kind, int off, int len) {
     fh_conn *c = NULL;
     uint32_t idx = 0;
-    fh_seg *g = fh_waiting_place(s, fd, gen, seq, &c, &idx);
-    uint8_t *head = fh_arena_bytes(s, slab, data_slab, off, len);
-    s->now_ms = fh_now_ms();
-    if (g == NULL || head == NULL || (kind != FH_SEG_STREAM && kind != FH_SEG_TAKEOVER)) {
-        fh_pool_release(&s->pool, slab);
-        return -EPIPE;
-    }
+    uint8_t *head = NULL;
+    fh_seg *g = fh_answer_begin(s, fd, gen, seq, slab, data_slab, off, len,
+                                kind == FH_SEG_STREAM || kind == FH_SEG_TAKEOVER, &c, &idx, &head);
+    if (g == NULL) return -EPIPE;
     g->ready = 1;
     g->kind = (uint8_t)kind;
     g->slab = slab;
@@ -324,11 +335,10 @@ int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_s
                     double file_off, double file_len, int flags) {
     fh_conn *c = NULL;
     uint32_t idx = 0;
-    fh_seg *g = fh_waiting_place(s, fd, gen, seq, &c, &idx);
-    uint8_t *head = fh_arena_bytes(s, slab, data_slab, off, len);
-    s->now_ms = fh_now_ms();
-    if (g == NULL || head == NULL || file_off < 0 || file_len < 0) {
-        fh_pool_release(&s->pool, slab);
+    uint8_t *head = NULL;
+    fh_seg *g = fh_answer_begin(s, fd, gen, seq, slab, data_slab, off, len, file_off >= 0 && file_len >= 0, &c,
+                                &idx, &head);
+    if (g == NULL) {
         if (file_fd >= 0) close(file_fd);
         return -EPIPE;
     }
