@@ -24,9 +24,9 @@
  *   bun bench/idle-memory.ts --servers fasthttp --conns 2000 --runs 1
  */
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { checkoutState, describeCheckout } from "./lib/checkout.ts";
-import { checkServers, finishRun, loadAverage, readOptions } from "./lib/cli.ts";
+import { checkServers, finishRun, loadAverage, readOptions, takeCommon, type CommonOptions } from "./lib/cli.ts";
 import * as stats from "./lib/stats.ts";
 import { ServerProcess } from "./lib/server-process.ts";
 import type { ServerDef } from "./lib/servers.ts";
@@ -46,32 +46,22 @@ const USAGE = `usage: bun bench/idle-memory.ts [options]
   --timeout S         give up after this many seconds in all (default 300)
   --json FILE         also write every figure as JSON to FILE`;
 
-interface Options {
-  dir: string;
+interface Options extends CommonOptions {
   conns: number;
-  servers: string[];
-  runs: number;
   concurrency: number;
   settleMs: number;
   idleTimeout: number;
-  timeoutS: number;
-  json: string | null;
 }
 
 function parse(argv: string[]): Options {
   const o: Options = { dir: REPO, conns: 10_000, servers: ["fasthttp", "bun-serve"], runs: 3, concurrency: 256, settleMs: 1000, idleTimeout: 120, timeoutS: 300, json: null };
   readOptions(argv, USAGE, (a, v) => {
     switch (a) {
-      case "--dir": o.dir = resolve(v.str()); return true;
       case "--conns": o.conns = v.int(2); return true;
-      case "--servers": o.servers = v.str().split(",").filter(Boolean); return true;
-      case "--runs": o.runs = v.int(1); return true;
       case "--concurrency": o.concurrency = v.int(1); return true;
       case "--settle": o.settleMs = v.int(0); return true;
       case "--idle-timeout": o.idleTimeout = v.int(1); return true;
-      case "--timeout": o.timeoutS = v.int(10); return true;
-      case "--json": o.json = resolve(v.str()); return true;
-      default: return false;
+      default: return takeCommon(o, a, v);
     }
   });
   checkServers(o.servers);

@@ -24,9 +24,9 @@
  *   bun bench/timer-lateness.ts --dir /tmp/fh-base --json /tmp/fh-bench/timer.json
  *   bun bench/timer-lateness.ts --servers fasthttp --runs 5 --duration 10
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { checkoutState, describeCheckout } from "./lib/checkout.ts";
-import { checkServers, finishRun, loadAverage, readOptions } from "./lib/cli.ts";
+import { checkServers, finishRun, loadAverage, readOptions, takeCommon, type CommonOptions } from "./lib/cli.ts";
 import * as stats from "./lib/stats.ts";
 import { cpuSeconds } from "./lib/proc.ts";
 import { fdLimitFor } from "./lib/scenarios.ts";
@@ -48,34 +48,24 @@ const USAGE = `usage: bun bench/timer-lateness.ts [options]
   --timeout S        give up after this many seconds in all (default 300)
   --json FILE        also write every figure as JSON to FILE`;
 
-interface Options {
-  dir: string;
-  servers: string[];
-  runs: number;
+interface Options extends CommonOptions {
   duration: number;
   warmup: number;
   connections: number;
   depth: number;
   path: string;
-  timeoutS: number;
-  json: string | null;
 }
 
 function parse(argv: string[]): Options {
   const o: Options = { dir: REPO, servers: ["fasthttp", "bun-serve"], runs: 3, duration: 5, warmup: 2, connections: 256, depth: 16, path: "/user/12345", timeoutS: 300, json: null };
   readOptions(argv, USAGE, (a, v) => {
     switch (a) {
-      case "--dir": o.dir = resolve(v.str()); return true;
-      case "--servers": o.servers = v.str().split(",").filter(Boolean); return true;
-      case "--runs": o.runs = v.int(1); return true;
       case "--duration": o.duration = v.int(1); return true;
       case "--warmup": o.warmup = v.int(0); return true;
       case "--connections": o.connections = v.int(1); return true;
       case "--depth": o.depth = v.int(1); return true;
       case "--path": o.path = v.str(); return true;
-      case "--timeout": o.timeoutS = v.int(10); return true;
-      case "--json": o.json = resolve(v.str()); return true;
-      default: return false;
+      default: return takeCommon(o, a, v);
     }
   });
   checkServers(o.servers);

@@ -1,7 +1,7 @@
 /**
  * checkout.ts - which fasthttp code a `--dir` benchmark measured: the checkout's
  * git commit, whether src/ or c/ differ from it, and a fingerprint of both
- * folders (as lib/source.ts does for this repo), so BEFORE and AFTER figures
+ * folders (lib/source.ts reports it for this repo), so BEFORE and AFTER figures
  * taken from different checkouts can each be tied to their code.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";

@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { resolve } from "node:path";
 import { checkoutState, type CheckoutState } from "./checkout.ts";
 
 /** Reads the value of the option being parsed. */
@@ -41,6 +42,31 @@ export function readOptions(argv: string[], usage: string, take: (name: string, 
       process.exit(0);
     }
     if (!take(a, value)) throw new TypeError(`unknown option ${a}\n${usage}`);
+  }
+}
+
+/** The options every one of these scripts has. */
+export interface CommonOptions {
+  /** The fasthttp checkout to measure. */
+  dir: string;
+  servers: string[];
+  /** Fresh server processes per server. */
+  runs: number;
+  /** Give up after this many seconds in all. */
+  timeoutS: number;
+  /** Where to write the JSON record, or null. */
+  json: string | null;
+}
+
+/** Stores one of the {@link CommonOptions} in `o`; false for any other name (for readOptions' `take`). */
+export function takeCommon(o: CommonOptions, name: string, v: OptionValue): boolean {
+  switch (name) {
+    case "--dir": o.dir = resolve(v.str()); return true;
+    case "--servers": o.servers = v.str().split(",").filter(Boolean); return true;
+    case "--runs": o.runs = v.int(1); return true;
+    case "--timeout": o.timeoutS = v.int(10); return true;
+    case "--json": o.json = resolve(v.str()); return true;
+    default: return false;
   }
 }
 

@@ -6,8 +6,7 @@
  * harness fingerprints both folders at the start and the end, and records the
  * git commit, so a result can be tied to the code it measured.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { checkoutState } from "./checkout.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;
 
@@ -20,38 +19,8 @@ export interface SourceState {
   fingerprint: string;
 }
 
-function files(dir: string): string[] {
-  let out: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) out = out.concat(files(p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
-
+/** This repository's state (lib/checkout.ts's, without the folder). */
 export function sourceState(): SourceState {
-  const hasher = new Bun.CryptoHasher("sha256");
-  for (const f of [...files(join(REPO, "src")), ...files(join(REPO, "c"))]) {
-    hasher.update(relative(REPO, f) + "\0");
-    hasher.update(readFileSync(f));
-  }
-  const git = (args: string[]) => {
-    try {
-      const r = Bun.spawnSync(["git", "-C", REPO, ...args], { stdout: "pipe", stderr: "pipe" });
-      return r.exitCode === 0 ? r.stdout.toString().trim() : null;
-    } catch {
-      return null;
-    }
-  };
-  const commit = git(["rev-parse", "--short=12", "HEAD"]);
-  const status = commit ? git(["status", "--porcelain", "--", "src", "c"]) : null;
-  return { commit, dirty: status === null ? null : status.length > 0, fingerprint: hasher.digest("hex").slice(0, 16) };
+  const { commit, dirty, fingerprint } = checkoutState(REPO);
+  return { commit, dirty, fingerprint };
 }
