@@ -11,28 +11,19 @@
  * skipped, saying so, only when it cannot build a fuzzer.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { clangBuilds } from "./helpers/cbuild.ts";
 
 const root = join(import.meta.dir, "..");
 const seconds = Number(process.env.FUZZ_SECONDS ?? 45);
-const clang = Bun.which("clang");
-
 /** Whether clang can link a libFuzzer target with ASan and UBSan. */
-function fuzzerWorks(): boolean {
-  if (!clang) return false;
-  const dir = mkdtempSync(join(tmpdir(), "fasthttp-fuzzprobe-"));
-  try {
-    const src = join(dir, "probe.c");
-    writeFileSync(src, "#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n");
-    const r = Bun.spawnSync([clang, "-fsanitize=fuzzer,address,undefined", src, "-o", join(dir, "probe")], { stderr: "pipe" });
-    return r.exitCode === 0;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-const ok = fuzzerWorks();
+const ok = clangBuilds(
+  ["-fsanitize=fuzzer,address,undefined"],
+  "#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n",
+  false,
+);
 const note = ok ? "" : " (SKIPPED: clang with libFuzzer is not installed; apt-get install clang libclang-rt-14-dev, as .ci/run does)";
 
 const out = mkdtempSync(join(tmpdir(), "fasthttp-fuzz-"));

@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
+import { importsOf } from "./helpers/imports.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NPM = Bun.which("npm");
 const TSC = join(ROOT, "node_modules/typescript/lib/tsc.js");
-const transpiler = new Bun.Transpiler({ loader: "ts" });
-/** The specifiers a TypeScript file imports at run time (comments and type-only imports aside). */
-const imports = (file: string) => transpiler.scanImports(readFileSync(file, "utf8")).map((i) => i.path);
+/** The specifiers a TypeScript file imports, type-only statements aside. */
+const imports = (file: string) => importsOf(file, true);
 /** The files a C file includes with `#include "..."`. */
 const includes = (file: string) => [...readFileSync(file, "utf8").matchAll(/^#include "([^"]+)"/gm)].map((m) => m[1]!);
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));

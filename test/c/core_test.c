@@ -530,23 +530,30 @@ static void case_one_request(void) {
     fh_destroy(s);
 }
 
+/* Sends three pipelined GETs (/a, /b, /c) in one write and takes their rows
+ * into r. Returns 1 when exactly three came. */
+static int pipeline3(fh_server *s, int cl, t_row r[3]) {
+    int i, n;
+    cl_sends(cl, GET("/a") GET("/b") GET("/c"));
+    n = poll_rows(s);
+    CHECK_EQ(n, 3);
+    if (n != 3) return 0;
+    for (i = 0; i < 3; i++) r[i] = row_at(s, i);
+    return 1;
+}
+
 /* Three pipelined requests in one write, answered out of order: they leave in
  * request order. */
 static void case_pipelined(void) {
     fh_server *s = srv_new();
-    int cl, fd = pair_new(s, &cl), n;
+    int cl, fd = pair_new(s, &cl);
     t_row r[3];
-    cl_sends(cl, GET("/a") GET("/b") GET("/c"));
-    n = poll_rows(s);
-    CHECK_EQ(n, 3);
-    if (n == 3) {
-        int i;
-        for (i = 0; i < 3; i++) r[i] = row_at(s, i);
+    if (pipeline3(s, cl, r)) {
         CHECK(r[0].seq + 1 == r[1].seq && r[1].seq + 1 == r[2].seq);
         CHECK_STATE(s, fd, FH_ANSWERING);
         CHECK_QLEN(s, fd, 3);
         CHECK_EQ(s->pool.in_use, 3);
-        fh_flush(s, 0, n); /* all three pending (async handlers) */
+        fh_flush(s, 0, 3); /* all three pending (async handlers) */
         CHECK_QLEN(s, fd, 3);
         CHECK_QUIET(cl, 10);
         respond_async(s, &r[2], OK_BODY("c"));
@@ -576,15 +583,10 @@ static void case_pipelined(void) {
  * CLOSING, every answer already queued still goes out, in order, then FIN. */
 static void case_stop_pipelined(void) {
     fh_server *s = srv_new();
-    int cl, fd = pair_new(s, &cl), n;
+    int cl, fd = pair_new(s, &cl);
     t_row r[3];
-    cl_sends(cl, GET("/a") GET("/b") GET("/c"));
-    n = poll_rows(s);
-    CHECK_EQ(n, 3);
-    if (n == 3) {
-        int i;
-        for (i = 0; i < 3; i++) r[i] = row_at(s, i);
-        fh_flush(s, 0, n); /* all pending */
+    if (pipeline3(s, cl, r)) {
+        fh_flush(s, 0, 3); /* all pending */
         CHECK_EQ(fh_stop(s, 0), 1);
         CHECK_STATE(s, fd, FH_CLOSING);
         respond_async(s, &r[1], OK_BODY("b"));
