@@ -353,3 +353,74 @@ int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_s
     g->close = !fh_persists(g->req, flags | FH_RF_RAW, head, (size_t)len);
     return fh_answered(s, c, idx);
 }
+
+/*
+ * Takes up to `cap` bytes of the streamed body of request `seq` (body.c) into
+ * dst and returns how many. state[0] says what follows (FH_B_*): MORE (with
+ * no bytes: FH_EV_BODY comes when there are some), END (these were the last),
+ * GONE, or FAILED with the status in state[1]; state[2] is 1 when
+ * connections wait to be parsed (poll soon); state[3] is the
+ * FH_REQ_KEEP_ALIVE an answer given now would have (its head says so).
+ * After its answer has been written, a body can no longer be read (GONE). The first read releases a held
+ * 100 Continue; taking bytes reopens the window, and when it is empty one
+ * read is tried at once, before waiting for the next poll.
+ */
+int fh_body_read(fh_server *s, int fd, int gen, int seq, uint8_t *dst, int cap, int32_t *state) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    fh_body *b = c != NULL ? c->body : NULL;
+    size_t n;
+    state[0] = FH_B_GONE;
+    state[1] = 0;
+    state[2] = 0;
+    state[3] = 0;
+    if (b == NULL || b->seq != (uint32_t)seq || cap < 0) return 0;
+    s->now_ms = fh_now_ms();
+    if (b->draining) return 0; /* answered: the rest is not the handler's */
+    if (b->held_cont) {
+        uint32_t idx = 0;
+        fh_seg *g = fh_seg_find(c, b->cont_seq, &idx);
+        b->held_cont = 0;
+        fh_body_keep(c);
+        if (g != NULL && g->held && !g->ready) {
+            g->ready = 1;
+            if (idx == 0 && !c->blocked) fh_conn_flush(s, c);
+            if (fh_lookup(s, fd, (uint32_t)gen) != c || c->body != b) return 0;
+        }
+    }
+    n = 0;
+    if (b->dec == 0) {
+        ssize_t r = fh_body_recv_into(s, c, dst, (size_t)cap);
+        if (r < 0) return 0; /* closed */
+        n = (size_t)r;
+        if (n == 0 && fh_body_pull(s, c) < 0 && (fh_lookup(s, fd, (uint32_t)gen) != c || c->body != b)) return 0;
+    }
+    if (n == 0 && b->dec > 0) {
+        n = b->dec < (size_t)cap ? b->dec : (size_t)cap;
+        memcpy(dst, c->rbuf, n);
+        memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+        c->rlen -= n;
+        b->dec -= n;
+        b->raw -= n;
+    }
+    if (b->error != 0) {
+        state[0] = b->dec > 0 ? FH_B_MORE : FH_B_FAILED;
+        state[1] = b->error;
+    } else if (b->gone) {
+        state[0] = FH_B_GONE;
+    } else if (b->frame.phase == FH_BF_DONE && b->dec == 0) {
+        state[0] = FH_B_END;
+        state[3] = b->keep;
+        fh_body_finish(s, c);
+        fh_conn_settle(s, c);
+    } else {
+        state[0] = FH_B_MORE;
+        state[3] = fh_body_keeps(b) ? FH_REQ_KEEP_ALIVE : 0;
+        if (b->dec == 0) b->wanted = 1;
+        if (n > 0) {
+            c->last_ms = s->now_ms; /* the stall clock runs from when the window reopened */
+            fh_conn_settle(s, c);   /* read again if it was full */
+        }
+    }
+    state[2] = s->nready > 0;
+    return (int)n;
+}

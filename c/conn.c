@@ -77,6 +77,9 @@ static int fh_conn_watch(fh_server *s, fh_conn *c) {
     case FH_LINGERING:
         mask = FH_READABLE;
         break;
+    case FH_BODY:
+        if (fh_body_reading(c)) mask |= FH_READABLE;
+        break;
     }
     return mask;
 }
@@ -89,6 +92,7 @@ static void fh_set_interest(fh_server *s, fh_conn *c, int mask) {
 /* The one place a connection changes state. */
 static void fh_conn_enter(fh_server *s, fh_conn *c, fh_state st) {
     if (c->state == FH_LINGERING) return; /* only closing ends it */
+    if (c->state == FH_BODY && st != FH_BODY && c->body != NULL) fh_body_stop(s, c); /* not by its end */
     if (st == FH_LINGERING) {
         s->nlinger++;
         c->since_ms = s->now_ms;
@@ -136,6 +140,11 @@ static void fh_conn_close(fh_server *s, fh_conn *c) {
     if (c->state == FH_LINGERING) s->nlinger--;
     (void)fh_backend_del(s->be, c->fd, c->mask);
     close(c->fd);
+    if (c->body != NULL) {
+        fh_body_stop(s, c);
+        free(c->body);
+        c->body = NULL;
+    }
     fh_queue_clear(s, c);
     s->conns[c->fd] = NULL;
     s->nconns--;

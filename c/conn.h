@@ -9,6 +9,7 @@
  *   answers.c  the answers the core makes itself (400 ... 505, 100 Continue)
  *   queue.c    the response queue and the only code that writes to a socket
  *   frame.c    reading, framing and dispatching requests
+ *   body.c     request bodies that stream: the window, backpressure, faults
  *   timers.c   the sweep: every timeout, on one pass
  *   wake.c     the helper thread that wakes JavaScript
  *   api.c      the exported functions JavaScript calls (src/ffi.ts)
@@ -25,7 +26,9 @@
  * alone (fh_conn_watch).
  *
  *   READING ──request──▶ ANSWERING ──queue empty──▶ READING
- *      │                    │  └─ last request (close, error, stop) ─▶ CLOSING
+ *      │ │                  │  └─ last request (close, error, stop) ─▶ CLOSING
+ *      │ └─request whose ─▶ BODY ──body ended and read (or its answer written)─▶ ANSWERING
+ *      │   body streams       └─ a bad body, a stall, its answer written first ─▶ CLOSING
  *      │ idle timeout,      │ a takeover reaches the head ─▶ RAW
  *      ▼ peer FIN           ▼
  *   LINGERING ◀── CLOSING (queue written) ◀── RAW (its taker ends it)
@@ -40,7 +43,9 @@ typedef enum fh_state {
                        parsed, bytes are read ahead (bounded) so a client that leaves is seen */
     FH_CLOSING,     /* no request is parsed again: the queue is written, then FIN */
     FH_RAW,         /* taken over: the bytes read are the handler's */
-    FH_LINGERING    /* FIN sent: read and discard until the peer closes too */
+    FH_LINGERING,   /* FIN sent: read and discard until the peer closes too */
+    FH_BODY         /* HTTP, a request is dispatched whose body streams (c->body): what is
+                       read is its body, up to a window; nothing more is parsed */
 } fh_state;
 
 /* A place in a connection's response queue: one answer, in request order. */
@@ -58,9 +63,31 @@ typedef struct fh_seg {
     uint8_t drain_wanted; /* a stream: tell JavaScript when its buffer is written */
     uint8_t headed;       /* a stream: its first bytes (a response head) were seen */
     uint8_t borrowed;     /* ptr is JavaScript's memory, valid only during the current call */
+    uint8_t held;         /* 100 Continue for a streamed body, held until the handler reads the
+                             body; skipped if the request's answer comes first */
     int file_fd;          /* FH_SEG_FILE: closed when done; -1: none */
     int64_t file_off, file_left;
 } fh_seg;
+
+/*
+ * A request body that streams: framed as it arrives into the connection's own
+ * buffer, c->rbuf = [decoded data JavaScript has not taken | bytes not yet
+ * framed], at most FH_BODY_WINDOW in all. A full window stops reading (the
+ * client waits); fh_body_read takes data and reading resumes.
+ */
+typedef struct fh_body {
+    uint32_t seq;        /* the request's place */
+    uint32_t cont_seq;   /* its held 100 Continue (held_cont) */
+    fh_body_frame frame;
+    size_t dec;          /* rbuf[0, dec): decoded, not yet taken */
+    size_t raw;          /* rbuf[raw, rlen): not yet framed (after the end: what follows it) */
+    int32_t keep;        /* the request's own FH_REQ_KEEP_ALIVE (fh_body_keep decides what an answer gets) */
+    int error;           /* the status the body failed with (400, 408, 413, 431), or 0 */
+    uint8_t gone;        /* the connection is past reading it (closing, lingering) */
+    uint8_t wanted;      /* JavaScript waits for data: FH_EV_BODY when some comes */
+    uint8_t held_cont;   /* cont_seq is a held 100 Continue */
+    uint8_t draining;    /* answered first: the rest (at most FH_BODY_DRAIN) is read and dropped */
+} fh_body;
 
 typedef struct fh_conn {
     int fd;
@@ -80,6 +107,7 @@ typedef struct fh_conn {
     uint8_t continued; /* 100 Continue is queued for the request being read */
     uint8_t listed;    /* on the ready list */
     uint8_t dirty;     /* on fh_flush's list */
+    fh_body *body;     /* state FH_BODY (and after, until the connection closes or parses on) */
     int64_t since_ms;  /* when the current request head (or the lingering close) began */
     int64_t last_ms;   /* the last read or write that moved bytes */
 } fh_conn;
@@ -144,6 +172,11 @@ typedef struct fh_server {
 /* A stream or takeover buffers at most this much that the socket has not
  * taken: a write past it is refused (-ENOBUFS) until the buffer drains. */
 #define FH_STREAM_BUFFER_MAX (8 * 1024 * 1024)
+/* What a streaming request body may hold read and not yet taken by its handler. */
+#define FH_BODY_WINDOW (256 * 1024)
+/* An answer that comes before its body's end keeps the connection only if at
+ * most this much of the body is left to read (and drop); else it closes it. */
+#define FH_BODY_DRAIN (1024 * 1024)
 
 /* conn.c */
 static int64_t fh_now_ms(void);
@@ -174,6 +207,16 @@ static int fh_queue_has_stream(fh_conn *c);
 static void fh_conn_flush(fh_server *s, fh_conn *c);
 static int fh_seg_own(fh_seg *g);
 static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n, int chunked);
+
+/* body.c */
+static int fh_body_begin(fh_server *s, fh_conn *c, const fh_head *h, uint32_t seq, int cont);
+static void fh_body_recv(fh_server *s, fh_conn *c, int mask);
+static void fh_body_fail(fh_server *s, fh_conn *c, int status);
+static void fh_body_answered(fh_server *s, fh_conn *c);
+static void fh_body_finish(fh_server *s, fh_conn *c);
+static ssize_t fh_body_recv_into(fh_server *s, fh_conn *c, uint8_t *dst, size_t cap);
+static void fh_body_stop(fh_server *s, fh_conn *c);
+static int fh_body_reading(fh_conn *c);
 
 /* frame.c */
 static void fh_parse(fh_server *s, fh_conn *c);

@@ -33,6 +33,7 @@
 #endif
 
 #include "scanner.c"
+#include "chunked.c"
 #include "net.c"
 #include "pool.c"
 #include "conn.h"
@@ -40,6 +41,7 @@
 #include "answers.c"
 #include "queue.c"
 #include "frame.c"
+#include "body.c"
 #include "timers.c"
 #include "wake.c"
 #include "api.c"

@@ -13,29 +13,45 @@
  * not be parsed: its error answer carries no body either). */
 static int fh_starts_head(const uint8_t *p, size_t n) { return n >= 5 && memcmp(p, "HEAD ", 5) == 0; }
 
-/* Copies one framed request into an arena and fills a descriptor row.
- * Returns 0, or -1 when no slab is free (the connection waits on the ready
- * list until one comes back). */
+/* Copies one framed request into an arena and fills a descriptor row. A
+ * negative body_len dispatches the head alone, for a body that streams
+ * (FH_REQ_STREAM; body.c takes it from there); if the client waits for 100
+ * Continue, a held place for it goes first. Returns 0, or -1 when no slab is
+ * free (the connection waits on the ready list until one comes back). */
 static int fh_dispatch(fh_server *s, fh_conn *c, const uint8_t *src, const fh_head *h, size_t total,
                        int64_t body_len) {
-    size_t req_len = (size_t)h->head_len + (size_t)body_len;
+    int stream = body_len < 0;
+    size_t req_len = (size_t)h->head_len + (stream ? 0 : (size_t)body_len);
     int32_t slab = fh_pool_acquire(&s->pool, req_len);
-    int32_t flags = h->flags;
+    int32_t flags = h->flags | (stream ? FH_REQ_STREAM : 0);
     uint8_t *dst;
     int32_t *d;
-    fh_seg *g;
+    fh_seg *g, *held = NULL;
+    int hold = stream && (flags & FH_REQ_EXPECT_CONTINUE) && !c->continued; /* none sent for it yet */
     if (slab < 0) return -1;
+    if (hold) {
+        held = fh_seg_push(c);
+        if (held != NULL) {
+            held->ptr = (const uint8_t *)fh_resp_100;
+            held->len = sizeof(fh_resp_100) - 1;
+            held->held = 1;
+        }
+    }
     g = fh_seg_push(c);
-    if (g == NULL) {
+    if (g == NULL || (hold && held == NULL)) {
         fh_pool_release(&s->pool, slab);
-        return -1;
+        fh_conn_close(s, c); /* out of memory */
+        return -2;
     }
     /* The keep-alive decision, as far as the request goes: JavaScript builds
      * its heads from this bit. */
     if (s->stopping) flags &= ~FH_REQ_KEEP_ALIVE;
     g->req = flags;
     dst = fh_pool_ptr(&s->pool, slab);
-    if (h->flags & FH_REQ_CHUNKED) {
+    if (stream) {
+        memcpy(dst, src, req_len);
+        body_len = 0;
+    } else if (h->flags & FH_REQ_CHUNKED) {
         int64_t dec = 0;
         int st = 0;
         memcpy(dst, src, (size_t)h->head_len);
@@ -86,6 +102,11 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
     int last = 0;    /* no request is parsed after this one */
     int cont = 0;    /* 100 Continue is to be queued */
     int own = buf == c->rbuf;
+    size_t slab_size = s->pool.slab_size;
+    fh_head streamed;       /* the head of a request whose body streams */
+    uint32_t streamed_seq = 0;
+    int streamed_held = 0;  /* its 100 Continue is held until the handler reads (none was sent) */
+    streamed.head_len = 0;
     c->need = 0;
     while ((c->state == FH_READING || c->state == FH_ANSWERING) && !c->hold && pos < len) {
         fh_head h;
@@ -104,6 +125,10 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
             err_req = fh_starts_head(p, avail) ? FH_REQ_HEAD : 0;
             break;
         }
+        /* A body that fits in one slab with its head arrives whole; a larger
+         * one streams (body.c): the head is dispatched now. A chunked body's
+         * size is known once it is all here: it streams if it is not within
+         * a slab's worth of bytes. */
         if (h.flags & FH_REQ_CHUNKED) {
             int st = 0;
             int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, s->max_body, NULL, &body_len, &st);
@@ -113,12 +138,17 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
                 break;
             }
             if (n == FH_INCOMPLETE) {
-                /* Room to grow by: a chunked body is bounded only by max_body plus framing. */
-                c->need = avail + 4096;
-                cont = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
-                break;
+                if (avail > slab_size) {
+                    body_len = -1;
+                } else {
+                    c->need = slab_size + 4096; /* read on until it is complete, or streams */
+                    cont = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
+                    break;
+                }
+            } else if ((size_t)r + (size_t)body_len > slab_size) {
+                body_len = -1;
             }
-            total = (size_t)r + (size_t)n;
+            total = body_len < 0 ? (size_t)r : (size_t)r + (size_t)n;
         } else {
             int64_t cl = h.content_length < 0 ? 0 : h.content_length;
             if (cl > s->max_body) {
@@ -126,15 +156,31 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
                 err_req = h.flags;
                 break;
             }
-            body_len = cl;
-            total = (size_t)r + (size_t)cl;
+            body_len = cl > 0 && (size_t)r + (size_t)cl > slab_size ? -1 : cl;
+            total = (size_t)r + (size_t)(body_len < 0 ? 0 : cl);
+        }
+        if (body_len < 0) {
+            int rd = fh_dispatch(s, c, p, &h, total, -1);
+            if (rd == -2) return; /* closed */
+            if (rd < 0) {
+                waiting = 1;
+                break;
+            }
+            streamed = h;
+            streamed_seq = c->seq_next - 1;
+            streamed_held = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
+            pos += total;
+            c->continued = 0;
+            break;
         }
         if (total > avail) {
             c->need = total;
             cont = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
             break;
         }
-        if (fh_dispatch(s, c, p, &h, total, body_len) < 0) {
+        r = fh_dispatch(s, c, p, &h, total, body_len);
+        if (r == -2) return; /* closed */
+        if (r < 0) {
             waiting = 1;
             break;
         }
@@ -171,7 +217,10 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
         c->rbuf = NULL;
         c->rcap = 0;
     }
-    if (err != 0) {
+    if (streamed.head_len > 0) {
+        if (fh_body_begin(s, c, &streamed, streamed_seq, streamed_held) < 0) return;
+        if (c->state != FH_BODY) return; /* failed at once: answered, and written */
+    } else if (err != 0) {
         if (fh_answer_status(s, c, NULL, err, err_req, 1) < 0) return;
     } else if (last) {
         fh_conn_last(s, c);
@@ -253,6 +302,10 @@ static void fh_conn_read(fh_server *s, fh_conn *c, int mask) {
             r = fh_recv(c->fd, sink, sizeof(sink));
         } while (r > 0);
         if (r == 0 || (r != -EAGAIN && r != -EWOULDBLOCK)) fh_conn_close(s, c);
+        return;
+    }
+    if (c->state == FH_BODY) {
+        fh_body_recv(s, c, mask);
         return;
     }
     if (c->state != FH_READING) {

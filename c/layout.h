@@ -51,7 +51,16 @@
 #define FH_EV_CLOSED 4 /* the connection of a stream or takeover is gone */
 #define FH_EV_END 5    /* the peer of a taken-over connection sent FIN */
 #define FH_EV_GONE 6   /* the client of a request still waiting for its answer left */
+#define FH_EV_BODY 7   /* a streamed request body its reader waits on has data, its end or a failure */
 #define FH_EV_SIZE 4   /* int32 per event */
+
+/* ---- a streamed request body (FH_REQ_STREAM): fh_body_read's state[0] ----- */
+#define FH_REQ_STREAM 256 /* FH_D_FLAGS: the body streams; only the head is in the arena */
+#define FH_B_MORE 0   /* more is to come (with no bytes read: FH_EV_BODY says when) */
+#define FH_B_END 1    /* the body is complete: nothing more comes */
+#define FH_B_GONE 2   /* the body can no longer be read: its connection is closing or gone */
+#define FH_B_FAILED 3 /* the body failed: state[1] is the status it was answered with */
+#define FH_B_SIZE 4   /* int32 of the state: [FH_B_*, status, poll soon, keep-alive] */
 
 /* ---- what a place in a connection's response queue holds ------------------ */
 #define FH_SEG_BYTES 0    /* ptr[off, len): written, then retired */
@@ -76,7 +85,8 @@
     X(FH_D_VERSION) X(FH_D_HEADERS) X(FH_D_BODY) X(FH_D_FLAGS) X(FH_D_TARGET) X(FH_D_RKIND) X(FH_D_ROFF)  \
     X(FH_D_RLEN) X(FH_D_RFLAGS) X(FH_D_SIZE) X(FH_R_PENDING) X(FH_R_ARENA) X(FH_R_DONE) X(FH_R_STATUS)    \
     X(FH_RF_CLOSE) X(FH_RF_RAW) X(FH_EV_TAKEN) X(FH_EV_DATA) X(FH_EV_DRAIN) X(FH_EV_CLOSED) X(FH_EV_END)  \
-    X(FH_EV_GONE) X(FH_EV_SIZE) X(FH_SEG_BYTES) X(FH_SEG_STREAM) X(FH_SEG_TAKEOVER) X(FH_SEG_FILE)        \
+    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
+    X(FH_B_FAILED) X(FH_B_SIZE) X(FH_SEG_BYTES) X(FH_SEG_STREAM) X(FH_SEG_TAKEOVER) X(FH_SEG_FILE)        \
     X(FH_ST_CONNS) X(FH_ST_SLABS) X(FH_ST_IN_USE) X(FH_ST_HIGH_WATER) X(FH_ST_CAP) X(FH_ST_LARGE_IN_USE)  \
     X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_SIZE) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
     X(FH_REQ_CHUNKED) X(FH_REQ_EXPECT_CONTINUE) X(FH_REQ_HAS_CL) X(FH_REQ_UPGRADE)

@@ -55,9 +55,21 @@ static fh_seg *fh_seg_push(fh_conn *c) {
 }
 
 static void fh_seg_pop(fh_server *s, fh_conn *c) {
-    fh_seg_done(s, fh_seg_at(c, 0));
+    fh_seg *g = fh_seg_at(c, 0);
+    int body = c->body != NULL && fh_seg_seq(c, 0) == c->body->seq && g->ready && !g->close;
+    fh_seg_done(s, g);
     c->qhead = (c->qhead + 1) & (c->qcap - 1);
     c->qlen--;
+    if (body) fh_body_answered(s, c); /* a streamed body's answer: parse on after the body */
+}
+
+/* Drops held places (a streamed body's 100 Continue) at the head whose
+ * request has been answered first: the client need not send the body. */
+static void fh_skip_held(fh_server *s, fh_conn *c) {
+    while (c->qlen > 1 && fh_seg_at(c, 0)->held && !fh_seg_at(c, 0)->ready && fh_seg_at(c, 1)->ready) {
+        fh_seg_pop(s, c);
+        if (c->body != NULL) c->body->held_cont = 0;
+    }
 }
 
 /* Drops every answer not yet written, telling JavaScript about those it
@@ -67,7 +79,7 @@ static void fh_seg_pop(fh_server *s, fh_conn *c) {
 static void fh_queue_clear(fh_server *s, fh_conn *c) {
     while (c->qlen > 0) {
         fh_seg *g = fh_seg_at(c, 0);
-        if (!g->ready) fh_notify(s, FH_EV_GONE, c, fh_seg_seq(c, 0));
+        if (!g->ready && !g->held) fh_notify(s, FH_EV_GONE, c, fh_seg_seq(c, 0));
         else if (g->kind == FH_SEG_STREAM || g->kind == FH_SEG_TAKEOVER) fh_notify(s, FH_EV_CLOSED, c, fh_seg_seq(c, 0));
         if (g->ready) fh_seg_done(s, g);
         c->qhead = (c->qhead + 1) & (c->qcap - 1);
@@ -249,6 +261,7 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
         size_t total = 0;
         ssize_t w;
         int closing = 0;
+        fh_skip_held(s, c);
         if (c->qlen > 0 && fh_seg_at(c, 0)->ready && fh_seg_at(c, 0)->kind != FH_SEG_BYTES) {
             int r = fh_flush_special(s, c, fh_seg_at(c, 0));
             if (r < 0) return; /* closed */

@@ -1,5 +1,6 @@
 /*
- * scanner.c - the request-head scanner and the chunked framer (see scanner.h).
+ * scanner.c - the request-head scanner and the response-head reader (see
+ * scanner.h; the chunked coding is chunked.c's).
  *
  * One discipline everywhere: an index `i` walks the buffer and every access is
  * preceded by a check against `len`. Running out of bytes is never an error,
@@ -446,111 +447,6 @@ target:
         h->flags |= FH_REQ_UPGRADE;
     h->status = 0;
     return (int)i;
-}
-
-/*
- * Frames (and, with dst, decodes) a chunked body at buf[0, len) (RFC 9112
- * §7.1). Returns the bytes consumed through the end of the trailer section,
- * FH_INCOMPLETE, or FH_ERROR with *status set (400, or 413 when the decoded
- * size passes max_body). *decoded receives the body's decoded length. With dst
- * non-NULL the chunk data is copied there (dst may alias buf: it never runs
- * ahead of the source). Chunk extensions and trailer fields are checked for
- * well-formedness and skipped.
- */
-static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, uint8_t *dst,
-                               int64_t *decoded, int *status) {
-    size_t i = 0;
-    int64_t total = 0;
-    fh_scanner_init();
-    *status = 400;
-    for (;;) {
-        int64_t size = 0;
-        size_t digits = 0;
-        while (i < len && (fh_cls[buf[i]] & FH_C_HEX)) {
-            uint8_t c = buf[i];
-            int d = c <= '9' ? c - '0' : fh_lower(c) - 'a' + 10;
-            digits++;
-            size = size * 16 + d;
-            if (size > 0xFFFFFFFFFFFFFLL) return FH_ERROR; /* beyond 2^52: overflow, not a size */
-            i++;
-        }
-        if (i >= len) return FH_INCOMPLETE;
-        if (digits == 0) return FH_ERROR;
-        /* chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) */
-        for (;;) {
-            size_t e = i;
-            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
-            if (e >= len) return FH_INCOMPLETE;
-            if (buf[e] != ';') {
-                if (e != i) return FH_ERROR; /* whitespace, then not an extension */
-                break;
-            }
-            e++;
-            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
-            i = e;
-            while (e < len && (fh_cls[buf[e]] & FH_C_TCHAR)) e++;
-            if (e >= len) return FH_INCOMPLETE;
-            if (e == i) return FH_ERROR; /* ";" without a name */
-            i = e;
-            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
-            if (e >= len) return FH_INCOMPLETE;
-            if (buf[e] != '=') continue; /* no value; i stays before the whitespace */
-            e++;
-            while (e < len && (buf[e] == ' ' || buf[e] == '\t')) e++;
-            if (e >= len) return FH_INCOMPLETE;
-            if (buf[e] == '"') {
-                for (e++;; e++) {
-                    uint8_t c;
-                    if (e >= len) return FH_INCOMPLETE;
-                    c = buf[e];
-                    if (c == '"') break;
-                    if (c == '\\') {
-                        if (++e >= len) return FH_INCOMPLETE;
-                        c = buf[e];
-                    }
-                    if (!(fh_cls[c] & FH_C_VALUE)) return FH_ERROR; /* qdtext, quoted-pair */
-                }
-                e++;
-            } else {
-                size_t v = e;
-                while (e < len && (fh_cls[buf[e]] & FH_C_TCHAR)) e++;
-                if (e >= len) return FH_INCOMPLETE;
-                if (e == v) return FH_ERROR;
-            }
-            i = e;
-        }
-        if (i + 1 >= len) return FH_INCOMPLETE;
-        if (buf[i] != '\r' || buf[i + 1] != '\n') return FH_ERROR;
-        i += 2;
-        if (size == 0) break;
-        if (total + size > max_body) {
-            *status = 413;
-            return FH_ERROR;
-        }
-        if ((int64_t)(len - i) < size + 2) return FH_INCOMPLETE;
-        if (dst != NULL) memmove(dst + total, buf + i, (size_t)size);
-        total += size;
-        i += (size_t)size;
-        if (buf[i] != '\r' || buf[i + 1] != '\n') return FH_ERROR;
-        i += 2;
-    }
-    /* trailer-section, then the final CRLF */
-    for (;;) {
-        size_t ns, nlen, vs, vlen;
-        int r;
-        if (i >= len) return FH_INCOMPLETE;
-        if (buf[i] == '\r') {
-            if (i + 1 >= len) return FH_INCOMPLETE;
-            if (buf[i + 1] != '\n') return FH_ERROR;
-            i += 2;
-            break;
-        }
-        r = fh_scan_field_line(buf, len, &i, &ns, &nlen, &vs, &vlen);
-        if (r != 1) return r;
-    }
-    *decoded = total;
-    *status = 0;
-    return (int64_t)i;
 }
 
 /* Eight bytes of a header name at p, lower-cased (letters only differ from

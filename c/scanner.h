@@ -54,6 +54,24 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
 static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, uint8_t *dst, int64_t *decoded,
                                int *status);
 
+/* chunked.c: a body framed as it arrives (Content-Length or chunked),
+ * decoded in place; see fh_body_feed. */
+#define FH_BF_DATA 0     /* data: `left` bytes of it to come (of the body, or of the chunk) */
+#define FH_BF_DATA_END 1 /* the CRLF after a chunk's data */
+#define FH_BF_SIZE 2     /* a chunk line */
+#define FH_BF_TRAILERS 3 /* the trailer section */
+#define FH_BF_DONE 4     /* the body is complete */
+typedef struct fh_body_frame {
+    int64_t left;    /* FH_BF_DATA: bytes still to come */
+    int64_t total;   /* decoded bytes so far */
+    size_t trailers; /* trailer bytes so far */
+    uint8_t chunked;
+    uint8_t phase;   /* FH_BF_* */
+} fh_body_frame;
+static void fh_body_frame_init(fh_body_frame *f, int chunked, int64_t length);
+static int fh_body_feed(fh_body_frame *f, uint8_t *buf, size_t len, size_t *dec, size_t *raw, int64_t max_body,
+                        size_t max_line);
+
 /* What a response head built by user code says about its connection
  * (FH_RESP_*). Scans at most `len` bytes and stops at the blank line. */
 #define FH_RESP_HTTP10 1     /* the status line says HTTP/1.0 */

@@ -172,7 +172,7 @@ int fh_stop(fh_server *s, int force) {
         fh_conn *c = s->conns[fd];
         if (c == NULL) continue;
         if (force || c->state == FH_RAW) fh_conn_close(s, c); /* a taken-over connection is out of HTTP's hands */
-        else fh_conn_last(s, c);
+        else if (c->state != FH_BODY) fh_conn_last(s, c); /* a body still coming is read to its end first */
     }
     return s->nconns;
 }

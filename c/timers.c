@@ -24,6 +24,12 @@ static void fh_sweep_conn(fh_server *s, fh_conn *c, int64_t now) {
         }
         return;
     }
+    if (c->state == FH_BODY) {
+        /* A body that stops coming while there is room for it: 408. (A full
+         * window is the handler's to take: its time is its own.) */
+        if (fh_body_reading(c) && s->idle_to_ms > 0 && now - c->last_ms > s->idle_to_ms) fh_body_fail(s, c, 408);
+        return;
+    }
     if (c->state != FH_READING) return; /* a handler, a stream or a taker is at work: its time is its own */
     if (c->rlen > 0) {
         /* Part of a request: the head has headerTimeout from its first byte

@@ -3,6 +3,7 @@
  * request and what went wrong (the request itself is answered 500).
  * @module
  */
+import { BodyError } from "./body.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** `METHOD target` of a request, for a log line (never throws). */
@@ -14,8 +15,13 @@ export function describe(req: HttpRequest): string {
   }
 }
 
-/** Logs a handler that threw or rejected. */
+/**
+ * Logs a handler that threw or rejected. A {@link BodyError} is not logged:
+ * the request's body failed (the client's doing), the server has answered it
+ * already (400, 408, 413) or its client is gone, and nothing more is sent.
+ */
 export function logHandlerError(req: HttpRequest, e: unknown): void {
+  if (e instanceof BodyError) return;
   console.error(`fasthttp: the handler failed on ${describe(req)}; answered 500:`, e);
 }
 

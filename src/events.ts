@@ -9,10 +9,11 @@
  * @module
  */
 import type { Pointer } from "bun:ffi";
+import type { BodyReader } from "./body.ts";
 import { Connection, type ConnectionHost, type ConnectionMode } from "./connection.ts";
 import type { Core } from "./ffi.ts";
 import type { StreamSpecial, TakeoverSpecial } from "./handover.ts";
-import { EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_GONE, EV_SIZE, EV_TAKEN } from "./layout.ts";
+import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_GONE, EV_SIZE, EV_TAKEN } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Serving } from "./serving.ts";
 
@@ -27,6 +28,8 @@ export class CoreEvents {
   #takers = new Map<string, (conn: Connection) => unknown>();
   /** Requests whose async handler is still at work, by "fd:gen:seq" (none on the synchronous path). */
   #waiting = new Map<string, HttpRequest>();
+  /** Readers of streamed request bodies waiting for the core's EV_BODY, by "fd:gen:seq". */
+  #bodies = new Map<string, BodyReader>();
   #ev = new Int32Array(EVENTS * EV_SIZE);
   #scratch = new Uint8Array(65536);
   #connHost: ConnectionHost;
@@ -43,7 +46,19 @@ export class CoreEvents {
 
   /** Whether some connection is in user code's hands, or some handler at work (events may come). */
   get active(): boolean {
-    return this.#conns.size > 0 || this.#waiting.size > 0;
+    return this.#conns.size > 0 || this.#waiting.size > 0 || this.#bodies.size > 0;
+  }
+
+  /** `reader` waits for its body: woken on the core's next EV_BODY for its request. */
+  waitBody(reader: BodyReader): void {
+    this.#bodies.set(reader._key, reader);
+  }
+
+  /** The server is gone: every body reader still waiting is woken (and finds it gone). */
+  wakeBodies(): void {
+    const readers = [...this.#bodies.values()];
+    this.#bodies.clear();
+    for (const r of readers) r._wake();
   }
 
   /** An async handler is at work on `req`: a client that leaves meanwhile aborts it. */
@@ -82,6 +97,12 @@ export class CoreEvents {
         const fd = ev[e + 1]!;
         const gen = ev[e + 2]!;
         const key = `${fd}:${gen}:${ev[e + 3]!}`;
+        if (type === EV_BODY) {
+          const reader = this.#bodies.get(key);
+          this.#bodies.delete(key);
+          reader?._wake(); // it reads again (after this pump: the wake-up is a promise)
+          continue;
+        }
         if (type === EV_GONE) {
           const req = this.#waiting.get(key);
           this.#waiting.delete(key);

@@ -45,6 +45,7 @@ const symbols = {
   fh_stream_write: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32", "i32"], returns: "i32" },
   fh_stream_end: { args: ["ptr", "i32", "i32", "i32", "i32"], returns: "i32" },
   fh_raw_take: { args: ["ptr", "i32", "i32", "ptr", "i32"], returns: "i32" },
+  fh_body_read: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32", "ptr"], returns: "i32" },
   fh_respond_file: {
     args: ["ptr", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "f64", "f64", "i32"],
     returns: "i32",

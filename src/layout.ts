@@ -63,8 +63,23 @@ export const EV_CLOSED = 4;
 export const EV_END = 5;
 /** Event: the client of a request still waiting for its answer left. */
 export const EV_GONE = 6;
+/** Event: a streamed request body its reader waits on has data, its end or a failure (fh_body_read). */
+export const EV_BODY = 7;
 /** int32 per event: type, fd, gen, seq. */
 export const EV_SIZE = 4;
+
+/** Request flag (D.FLAGS): the body streams (read it with fh_body_read); only the head is in the arena. */
+export const REQ_STREAM = 256;
+/** fh_body_read state[0]: more is to come (with no bytes read: EV_BODY says when). */
+export const B_MORE = 0;
+/** fh_body_read state[0]: the body is complete. */
+export const B_END = 1;
+/** fh_body_read state[0]: the body can no longer be read (its connection is closing or gone). */
+export const B_GONE = 2;
+/** fh_body_read state[0]: the body failed; state[1] is the status it was answered with. */
+export const B_FAILED = 3;
+/** int32 of fh_body_read's state: [B_*, status, poll soon, the REQ_KEEP_ALIVE an answer now would have]. */
+export const B_SIZE = 4;
 
 /** A place in a response queue: bytes, written, then retired. */
 export const SEG_BYTES = 0;
@@ -140,7 +155,14 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_EV_CLOSED", EV_CLOSED],
   ["FH_EV_END", EV_END],
   ["FH_EV_GONE", EV_GONE],
+  ["FH_EV_BODY", EV_BODY],
   ["FH_EV_SIZE", EV_SIZE],
+  ["FH_REQ_STREAM", REQ_STREAM],
+  ["FH_B_MORE", B_MORE],
+  ["FH_B_END", B_END],
+  ["FH_B_GONE", B_GONE],
+  ["FH_B_FAILED", B_FAILED],
+  ["FH_B_SIZE", B_SIZE],
   ["FH_SEG_BYTES", SEG_BYTES],
   ["FH_SEG_STREAM", SEG_STREAM],
   ["FH_SEG_TAKEOVER", SEG_TAKEOVER],

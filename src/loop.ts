@@ -16,6 +16,7 @@
  */
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { largeView, type ArenaHost, type SliceBuffer } from "./arena.ts";
+import type { BodyHost } from "./body.ts";
 import type { Handler } from "./config.ts";
 import { logBadReturn, logHandlerError } from "./errors.ts";
 import { CoreEvents } from "./events.ts";
@@ -80,11 +81,19 @@ export class Loop {
       memBuf: Buffer.from(mem.buffer, mem.byteOffset, mem.byteLength) as SliceBuffer,
       slabSize,
     };
-    this.#host = { arena, heads: this.#ctx.heads };
     this.#handler = handler;
     this.#onStopped = onStopped;
     this.#trace = traceWanted() ? new ArenaTrace(core, srv) : null;
     this.#events = new CoreEvents(this.#ctx);
+    const ctx = this.#ctx;
+    const events = this.#events;
+    const body: BodyHost = {
+      core,
+      srv: () => ctx.srv,
+      poke: ctx.schedule,
+      wait: (reader) => events.waitBody(reader),
+    };
+    this.#host = { arena, heads: ctx.heads, body };
     this.#placer = new Placer(this.#ctx, this.#events, this.#trace);
   }
 
@@ -92,6 +101,7 @@ export class Loop {
   close(): void {
     this.#ctx.srv = null;
     this.#rows = 0;
+    this.#events.wakeBodies();
   }
 
   /**
@@ -169,6 +179,10 @@ export class Loop {
           break;
         }
         if (performance.now() >= deadline) {
+          // Out of time right after an empty poll: the loop is idle, not busy, so it sleeps (arms the
+          // wake-up) instead of coming straight back. Polls slow enough (strace, a loaded VM) to use up
+          // the slice before IDLE_POLLS empty ones would otherwise reschedule forever at 100% CPU.
+          if (n === 0) break;
           this.schedule();
           return;
         }

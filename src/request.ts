@@ -7,10 +7,11 @@
  * @module
  */
 import { Arena, type ArenaHost } from "./arena.ts";
+import { BodyReader, type BodyHost } from "./body.ts";
 import { buildResponse } from "./build.ts";
 import type { Connection } from "./connection.ts";
 import { sendFile, stream, takeover, type Special } from "./handover.ts";
-import { D } from "./layout.ts";
+import { D, REQ_KEEP_ALIVE, REQ_STREAM } from "./layout.ts";
 import type { HeadersInit, HeadWriter } from "./response.ts";
 
 export { HANDED_OVER } from "./handover.ts";
@@ -38,6 +39,18 @@ function lower(c: number): number {
 export interface RequestHost {
   arena: ArenaHost;
   heads: HeadWriter;
+  body: BodyHost;
+}
+
+/** An async iterator over one chunk (a buffered body), or over a reader's chunks. */
+async function* chunksOf(first: Uint8Array | null, reader: BodyReader | null): AsyncGenerator<Uint8Array, void, undefined> {
+  if (first !== null) yield first;
+  if (reader === null) return;
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk === null) return;
+    yield chunk;
+  }
 }
 
 /**
@@ -69,8 +82,6 @@ export class HttpRequest {
   readonly version: Slice = { start: 0, len: 0 };
   /** The header lines, without the blank line that ends them. */
   readonly headerFields: Slice = { start: 0, len: 0 };
-  /** The body: the Content-Length bytes, or the decoded chunks (empty when there is none). */
-  readonly body: Slice = { start: 0, len: 0 };
   /** The client socket's file descriptor. */
   clientConnFd = -1;
 
@@ -98,6 +109,10 @@ export class HttpRequest {
   #large: Uint8Array | null = null;
   #aborted = false;
   #abort: AbortController | null = null;
+  /** The body, when it arrived whole. */
+  #body: Slice = { start: 0, len: 0 };
+  /** Whether a body that streams has been taken (bodyStream, readBody: once). */
+  #bodyTaken = false;
 
   /** @internal Made by the server, one per arena slab, and reused with it. */
   constructor(host: RequestHost) {
@@ -121,9 +136,10 @@ export class HttpRequest {
     this.version.len = d[b + D.VERSION + 1]!;
     this.headerFields.start = d[b + D.HEADERS]!;
     this.headerFields.len = d[b + D.HEADERS + 1]!;
-    this.body.start = d[b + D.BODY]!;
-    this.body.len = d[b + D.BODY + 1]!;
+    this.#body.start = d[b + D.BODY]!;
+    this.#body.len = d[b + D.BODY + 1]!;
     this._flags = d[b + D.FLAGS]!;
+    this.#bodyTaken = false;
     this.target.start = d[b + D.TARGET]!;
     this.target.len = d[b + D.TARGET + 1]!;
     this.#arenaLive = false;
@@ -171,6 +187,112 @@ export class HttpRequest {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#abort?.abort(gone());
+  }
+
+  /**
+   * The body, when it arrived whole: the Content-Length bytes, or the decoded
+   * chunks (empty when there is none). A body that does not fit in one arena
+   * slab (`arenaSlabSize`, with the head) streams instead
+   * ({@link bodyStreamed}): reading `body` then throws a TypeError, since the
+   * bytes are still arriving; read them with {@link bodyStream} or
+   * {@link readBody}, which work for both.
+   */
+  get body(): Slice {
+    if ((this._flags & REQ_STREAM) !== 0) {
+      throw new TypeError(
+        `fasthttp: the body of ${this.string(this.method)} ${this.string(this.target)} streams (it is larger than one arena slab): read it with req.bodyStream() or await req.readBody()`,
+      );
+    }
+    return this.#body;
+  }
+
+  /** @internal The body slice, without the check (empty for a streamed body). */
+  get _body(): Slice {
+    return this.#body;
+  }
+
+  /**
+   * Whether the body streams: it did not fit in one arena slab, so the
+   * handler was called as soon as the head arrived, and the body is read as
+   * it comes with {@link bodyStream} or {@link readBody}. An answer given
+   * before the body has been read to its end keeps the connection open only
+   * when little of the body is left (Content-Length, at most 1 MiB), which the
+   * server then reads and drops; otherwise the answer says `Connection:
+   * close` and the connection closes after it. Once the answer has been
+   * written, the body can no longer be read.
+   */
+  get bodyStreamed(): boolean {
+    return (this._flags & REQ_STREAM) !== 0;
+  }
+
+  /**
+   * The body as it arrives, chunk by chunk (each a new Uint8Array, yours to
+   * keep), for a body that streams or one that arrived whole. Not reading is
+   * backpressure: the server stops reading the connection once 256 KiB wait
+   * unread, and the client waits. Rejects with a {@link BodyError} when the
+   * body cannot be read to its end (malformed, too large, stalled, the client
+   * left); the server has then answered the request itself. A streamed body
+   * can be taken once (this or {@link readBody}).
+   *
+   * @example
+   * ```ts
+   * const handler = async (req: HttpRequest) => {
+   *   const hash = new Bun.CryptoHasher("sha256");
+   *   for await (const chunk of req.bodyStream()) hash.update(chunk);
+   *   return req.response(200, hash.digest("hex"));
+   * };
+   * ```
+   */
+  bodyStream(): AsyncIterableIterator<Uint8Array> {
+    if ((this._flags & REQ_STREAM) === 0) {
+      const b = this.#body;
+      return chunksOf(b.len > 0 ? this.buffer.slice(b.start, b.start + b.len) : null, null);
+    }
+    return chunksOf(null, this._takeBody());
+  }
+
+  /**
+   * The whole body, as one new Uint8Array: at once for a body that arrived
+   * whole, once it has all arrived for one that streams (at most
+   * `maxRequestBodySize`, which the server enforces: 413). Rejects as
+   * {@link bodyStream} does.
+   */
+  async readBody(): Promise<Uint8Array> {
+    if ((this._flags & REQ_STREAM) === 0) {
+      const b = this.#body;
+      return this.buffer.slice(b.start, b.start + b.len);
+    }
+    const reader = this._takeBody();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk === null) break;
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    return all;
+  }
+
+  /** @internal The reader of this streamed body; a TypeError if it was taken already. */
+  _takeBody(): BodyReader {
+    if (this.#bodyTaken) throw new TypeError("fasthttp: the request body is already being read (bodyStream() and readBody() take it once)");
+    this.#bodyTaken = true;
+    const fd = this.clientConnFd;
+    const gen = this._gen;
+    const seq = this._seq;
+    // For a streamed body, REQ_KEEP_ALIVE is whether an answer now would keep the connection (the
+    // core's say, c/body.c): it changes as the body is read, and the heads built from _flags follow it.
+    return new BodyReader(this.#host.body, fd, gen, seq, (keep) => {
+      if (this.clientConnFd === fd && this._gen === gen && this._seq === seq) this._flags = (this._flags & ~REQ_KEEP_ALIVE) | keep;
+    });
   }
 
   /** Per-request memory, freed as a unit once the response has been written. See {@link Arena}. */

@@ -100,13 +100,35 @@ describe("req.response() and req.arena", () => {
     expect(await until(() => s.server.stats().slabsInUse === 0 && s.server.stats().largeInUse === 0, 1000)).toBe(true);
   });
 
-  test("a request bigger than a slab gets a large slab of its own, freed after", async () => {
+  test("a request head bigger than a slab gets a large slab of its own, freed after", async () => {
+    const big = "z".repeat(40_000);
+    let held = -1;
+    const s = await startServer(
+      (req) => {
+        held = s.server.stats().largeInUse;
+        return req.response(200, `${req.buffer.length > 40_000} ${req.header("x-big") === big} ${req.bodyStreamed}`);
+      },
+      { maxHeaderSize: 65536 },
+    );
+    const c = await Client.connect(s.port);
+    const r = await c.request(httpRequest("GET", "/", { headers: { "X-Big": big } }));
+    expect(text(r.body)).toBe("true true false");
+    expect(held).toBe(1);
+    expect(await until(() => s.server.stats().largeInUse === 0, 1000)).toBe(true);
+  });
+
+  test("a body bigger than a slab streams instead: the request's head alone is in its one slab", async () => {
     const body = "z".repeat(100_000);
-    const s = await startServer((req) => req.response(200, `${req.body.len} ${req.string(req.body) === body}`));
+    let seen = "";
+    const s = await startServer(async (req) => {
+      seen = `${req.bodyStreamed} ${req.buffer.length < 16384} ${s.server.stats().largeInUse}`;
+      const got = await req.readBody();
+      return req.response(200, `${got.length} ${new TextDecoder().decode(got) === body}`);
+    });
     const c = await Client.connect(s.port);
     const r = await c.request(httpRequest("POST", "/", { body }));
     expect(text(r.body)).toBe("100000 true");
-    expect(await until(() => s.server.stats().largeInUse === 0, 1000)).toBe(true);
+    expect(seen).toBe("true true 0");
   });
 
   test("a bad allocation size is a RangeError (answered 500)", async () => {

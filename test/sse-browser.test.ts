@@ -10,14 +10,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
+import { CHROMIUM, hasChromium, launchChromium } from "./helpers/chromium.ts";
 import { freePort, sleep, withTimeout } from "./helpers/net.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   console.warn(`sse-browser: ${CHROMIUM} is missing (install Debian's chromium package); the browser test is skipped`);
 }
@@ -102,24 +101,10 @@ describe("examples/sse.ts", () => {
   test.skipIf(!hasChromium)(
     "headless Chromium shows at least three events; closing the page ends the stream",
     async () => {
-      const { chromium } = await import("playwright-core");
       const profile = mkdtempSync(join(tmpdir(), "fasthttp-chromium-"));
       const before = closedLines();
       const launched = performance.now();
-      const context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        timeout: 10000,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--no-first-run",
-          "--disable-sync",
-        ],
-      });
+      const context = await launchChromium(profile);
       console.log(`sse-browser: Chromium launched in ${(performance.now() - launched).toFixed(0)} ms`);
       try {
         const page = await context.newPage();

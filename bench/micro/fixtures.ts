@@ -8,6 +8,7 @@ import { HttpRequest } from "../../src/request.ts";
 import { HeadWriter } from "../../src/response.ts";
 import { loadCore } from "../../src/ffi.ts";
 import type { SliceBuffer } from "../../src/arena.ts";
+import type { BodyHost } from "../../src/body.ts";
 
 const enc = new TextEncoder();
 
@@ -40,6 +41,9 @@ export const pipelined = (() => {
 /** The compiled core. */
 export const core = loadCore();
 
+/** The body host of a request that belongs to no server (its bodies arrive whole). */
+export const detachedBody: BodyHost = { core, srv: () => null, poke() {}, wait() {} };
+
 /** Parses `bytes` with the core and returns a detached HttpRequest over a copy of them. */
 export function detachedRequest(bytes: Uint8Array, slabSize = 16384): HttpRequest {
   const mem = new Uint8Array(slabSize);
@@ -52,6 +56,7 @@ export function detachedRequest(bytes: Uint8Array, slabSize = 16384): HttpReques
   const req = new HttpRequest({
     arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize },
     heads,
+    body: detachedBody,
   });
   const d = new Int32Array(D.SIZE);
   d[D.SLAB] = 0;

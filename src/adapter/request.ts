@@ -239,6 +239,44 @@ for (const method of ["formData", "blob"] as const) {
     configurable: true,
   });
 }
+// A Request made with a stream body gives its blob() no type; Bun.serve's takes the Content-Type.
+const nativeBlob = Request.prototype.blob as (this: Request) => Promise<Blob>;
+Object.defineProperty(Request.prototype, "blob", {
+  value: async function (this: Request) {
+    const blob = await nativeBlob.call(this);
+    const type = blob.type === "" ? this.headers.get("content-type") : null;
+    return type ? new Blob([blob], { type }) : blob;
+  },
+  writable: true,
+  configurable: true,
+});
+
+/**
+ * A streamed body as a ReadableStream that reads the core as the app pulls
+ * (highWaterMark 0: nothing is read ahead of the app, so an app that reads
+ * slowly slows its client, and one that never reads leaves the rest unread).
+ * A body that fails (malformed, too large, stalled, the client left) errors
+ * the stream with the reader's BodyError.
+ */
+function bodyStreamOf(req: HttpRequest): ReadableStream<Uint8Array> {
+  const reader = req._takeBody();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          controller.error(e);
+          return;
+        }
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
 
 /**
  * Builds the Request, or returns null when the request names no URL a fetch
@@ -254,10 +292,11 @@ export function toRequest(req: HttpRequest): globalThis.Request | null {
   const fields = b.slice(hs, he); // the request's memory is reused after the response
   try {
     if (method === "GET") return new Request(url, undefined, fields, req);
-    if (method === "HEAD" || req.body.len === 0) return new Request(url, { method }, fields, req);
+    if (req.bodyStreamed) return new Request(url, { method, body: bodyStreamOf(req), duplex: "half" }, fields, req);
+    const body = req._body;
+    if (method === "HEAD" || body.len === 0) return new Request(url, { method }, fields, req);
     // Copied too: the app may read the body after the response has gone (and the memory with it).
-    const s = req.body.start;
-    return new Request(url, { method, body: b.slice(s, s + req.body.len) }, fields, req);
+    return new Request(url, { method, body: b.slice(body.start, body.start + body.len) }, fields, req);
   } catch {
     return null; // a URL the WHATWG parser refuses
   }

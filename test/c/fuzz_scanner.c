@@ -17,7 +17,11 @@
  *   - the connection framer (scanner_harness.h, what c/server.c's fh_parse
  *     does) gives the same events whether the stream arrives whole, cut at
  *     two points, in pieces of varying size, or one byte at a time; a strict
- *     prefix of the first complete request frames nothing.
+ *     prefix of the first complete request frames nothing;
+ *   - fh_body_feed (the incremental framer), over the input and over a chunked
+ *     request's body, agrees with fh_scan_chunked whether fed whole, cut at a
+ *     point, or in pieces, after every read; with a small max_line the split
+ *     still does not matter; a Content-Length body passes through.
  * Every scan reads from a guarded buffer: one byte too far faults.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined test/c/fuzz_scanner.c -o fuzz_scanner
@@ -31,6 +35,23 @@ static void die(const char *what, size_t max_head, int64_t max_body) {
     fprintf(stderr, "fuzz_scanner: invariant broken (max_head %zu, max_body %lld): %s\n", max_head,
             (long long)max_body, what);
     abort();
+}
+
+
+/* Up to max cut points in [1, size], 1 to 64 bytes apart, taken from the
+ * hash (xorshift): how a long input is split into reads. Returns how many. */
+static int hash_cuts(uint64_t hash, size_t size, size_t *cuts, int max) {
+    uint64_t x = hash | 1;
+    size_t at = 0;
+    int nc = 0;
+    while (nc < max && at < size) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        at += 1 + (size_t)(x % 64);
+        cuts[nc++] = at;
+    }
+    return nc;
 }
 
 /* Up to `max` prefix lengths below n, spread by the hash; all of them when n is small. */
@@ -151,15 +172,7 @@ static void check_framing(const uint8_t *data, size_t size, size_t max_head, int
         fh_frame_split(&part, data, size, all, (int)size);
         free(all);
     } else {
-        uint64_t x = hash | 1;
-        size_t at = 0;
-        while (nc < 64 && at < size) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            at += 1 + (size_t)(x % 64);
-            cuts[nc++] = at;
-        }
+        nc = hash_cuts(hash, size, cuts, 64);
         fh_framer_init(&part, &g_frame, &g_scratch, max_head, max_body);
         fh_frame_split(&part, data, size, cuts, nc);
     }
@@ -175,6 +188,69 @@ static void check_framing(const uint8_t *data, size_t size, size_t max_head, int
             if (part.nev != 0) die("a strict prefix of a request framed an event", max_head, max_body);
         }
     }
+}
+
+/* The incremental framer (fh_body_feed) over the input as a chunked body:
+ * in one read, cut at a point taken from the hash, and in pieces (a byte at a
+ * time when short), decoded bytes kept or taken, it must agree with
+ * fh_scan_chunked over the same bytes (at the end, and after every call:
+ * fh_feed_split); with a small max_line, the answer must not depend on the
+ * split and be the big max_line's or 431. As a Content-Length body (a length
+ * from the hash), the first bytes pass through and what follows stays. */
+static void check_body_feed(const uint8_t *data, size_t size, int64_t max_body, uint64_t hash) {
+    fh_feed_run one, part, small;
+    uint8_t *dst = malloc(size + 1);
+    int64_t w, wdec = -1, cl;
+    int wst = -1, nc = 0, take = (int)((hash >> 8) & 1), i;
+    size_t cut = size >= 2 ? 1 + (size_t)(hash % (size - 1)) : 0, cuts[64], *pieces = cuts, ml, want;
+    const char *diff;
+    if (dst == NULL) abort();
+    if (size <= 256) {
+        pieces = malloc(sizeof(size_t) * (size + 1));
+        if (pieces == NULL) abort();
+        for (nc = 0; (size_t)nc < size; nc++) pieces[nc] = (size_t)nc + 1;
+    } else {
+        nc = hash_cuts(hash, size, cuts, 64);
+    }
+    w = fh_scan_chunked(fh_guard_put(&g_in, data, size), size, max_body, dst, &wdec, &wst);
+    fh_feed_split(&one, &g_frame, data, size, NULL, 0, 1, 0, max_body, SIZE_MAX / 4, 0, 1, NULL, 0);
+    if ((diff = fh_feed_agrees(&one, w, wdec, wst, dst)) != NULL) die(diff, 0, max_body);
+    fh_feed_split(&part, &g_frame, data, size, &cut, cut > 0, 1, 0, max_body, SIZE_MAX / 4, take, 1, one.out,
+                  one.outlen);
+    if ((diff = fh_feed_agrees(&part, w, wdec, wst, dst)) != NULL) die(diff, 0, max_body);
+    fh_feed_run_free(&part);
+    fh_feed_split(&part, &g_frame, data, size, pieces, nc, 1, 0, max_body, SIZE_MAX / 4, !take, 1, one.out,
+                  one.outlen);
+    if ((diff = fh_feed_agrees(&part, w, wdec, wst, dst)) != NULL) die(diff, 0, max_body);
+    fh_feed_run_free(&part);
+    /* A small max_line. */
+    ml = 1 + (size_t)((hash >> 40) % 64);
+    fh_feed_split(&small, &g_frame, data, size, NULL, 0, 1, 0, max_body, ml, 0, 0, NULL, 0);
+    if (small.fail) die(small.fail, ml, max_body);
+    if (small.status != 431 && (diff = fh_feed_same(&one, &small)) != NULL)
+        die("with a small max_line, neither the same answer nor 431", ml, max_body);
+    for (i = 0; i < 2; i++) {
+        if (i == 0) fh_feed_split(&part, &g_frame, data, size, &cut, cut > 0, 1, 0, max_body, ml, take, 0, NULL, 0);
+        else fh_feed_split(&part, &g_frame, data, size, pieces, nc, 1, 0, max_body, ml, !take, 0, NULL, 0);
+        if ((diff = fh_feed_same(&small, &part)) != NULL) die(diff, ml, max_body);
+        fh_feed_run_free(&part);
+    }
+    fh_feed_run_free(&small);
+    fh_feed_run_free(&one);
+    /* Content-Length. */
+    cl = (int64_t)((hash >> 20) % (size + 2));
+    want = cl < (int64_t)size ? (size_t)cl : size;
+    for (i = 0; i < 2; i++) {
+        if (i == 0) fh_feed_split(&part, &g_frame, data, size, &cut, cut > 0, 0, cl, max_body, ml, take, 0, NULL, 0);
+        else fh_feed_split(&part, &g_frame, data, size, pieces, nc, 0, cl, max_body, ml, !take, 0, NULL, 0);
+        if (part.fail) die(part.fail, ml, max_body);
+        if (part.status != 0 || part.outlen != want || memcmp(part.out, data, want) != 0 || part.raw != want ||
+            (part.phase == FH_BF_DONE) != (cl <= (int64_t)size))
+            die("a Content-Length body does not pass its first bytes through", ml, max_body);
+        fh_feed_run_free(&part);
+    }
+    if (pieces != cuts) free(pieces);
+    free(dst);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -197,14 +273,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* A chunked request: its body too, where the de-chunker meets it. */
         fh_head h;
         int r = fh_scan_head(fh_guard_put(&g_in, data, size), size, 8192, &h);
-        if (r > 0 && (h.flags & FH_REQ_CHUNKED)) check_chunked(data + r, size - (size_t)r, 8192, 16 << 20, hash);
+        if (r > 0 && (h.flags & FH_REQ_CHUNKED)) {
+            check_chunked(data + r, size - (size_t)r, 8192, 16 << 20, hash);
+            check_body_feed(data + r, size - (size_t)r, 16 << 20, hash);
+            check_body_feed(data + r, size - (size_t)r, (int64_t)((hash >> 12) % 80), hash >> 1);
+        }
     }
+    check_body_feed(data, size, 16 << 20, hash);
     check_framing(data, size, 8192, 16 << 20, hash);
     max_head = 8 + (size_t)(hash % 300);
     max_body = (int64_t)((hash >> 12) % 80);
     check_head(data, size, max_head, max_body, hash);
     check_chunked(data, size, max_head, max_body, hash);
     check_framing(data, size, max_head, max_body, hash);
+    check_body_feed(data, size, max_body, hash);
     /* fh_scan_response only has to stay in bounds. */
     (void)fh_scan_response(fh_guard_put(&g_in, data, size), size);
     if (size > 0) (void)fh_scan_response(fh_guard_put(&g_in, data, size - 1), size - 1);

@@ -33,6 +33,7 @@
 
 #include "../../c/scanner.h"
 #include "../../c/scanner.c"
+#include "../../c/chunked.c"
 
 /* ---- guarded buffers ------------------------------------------------------ */
 
@@ -275,6 +276,154 @@ static const char *fh_framer_diff(const fh_framer *a, size_t alen, const fh_fram
     for (k = 0; k < a->nev; k++)
         if (!fh_ev_eq(&a->ev[k], &b->ev[k])) return "a different event";
     if (fh_framer_left(a, alen) != fh_framer_left(b, blen)) return "a different number of unframed bytes";
+    return NULL;
+}
+
+/* ---- the incremental body framer (fh_body_feed) ----------------------------- */
+
+/*
+ * Feeds stream[0, len) to fh_body_feed in reads ending at cuts[0..ncuts) (and
+ * at len), as c/body.c does: one buffer that keeps its contents between calls
+ * (decoded data at its start, then what is not framed yet), each read appended
+ * at its end. Before every call the buffer is copied to the guarded buffer so
+ * that it ends at the guard page (a read past the bytes that have arrived
+ * faults), and copied back after. With `take`, the decoded bytes are taken
+ * after every call (moved out, the rest moved down, as fh_body_frame_more does
+ * when draining). After the first call that fails, nothing more is fed.
+ *
+ * After every call: the status is 0, 400, 413 or 431 (always 0 for a
+ * Content-Length body); dec <= raw <= len; the frame's total is what was
+ * decoded; the decoded bytes so far are a prefix of `ref` (when given); at
+ * FH_BF_DONE the bytes after the body are untouched. With `whole` (chunked,
+ * max_line too big to matter), fh_scan_chunked over the bytes that have
+ * arrived must agree with the call: the same error, complete (at the same
+ * length, with the same decoded length) exactly when FH_BF_DONE, else
+ * incomplete.
+ */
+typedef struct fh_feed_run {
+    int status;       /* the first nonzero result of fh_body_feed, or 0 */
+    int phase;        /* FH_BF_* at the end */
+    size_t arrived;   /* bytes of the stream present at the call that failed, or len */
+    size_t raw;       /* where framing stopped, as an offset in the stream */
+    uint8_t *out;     /* the decoded bytes (malloc'd), outlen of them */
+    size_t outlen;
+    const char *fail; /* the first invariant that broke, or NULL */
+    size_t fail_at;   /* bytes present when it broke */
+} fh_feed_run;
+
+static void fh_feed_run_free(fh_feed_run *o) {
+    free(o->out);
+    o->out = NULL;
+}
+
+#define FH_FEED_CHECK(o, cond, what, have)                                                         \
+    do {                                                                                           \
+        if (!(cond) && (o)->fail == NULL) {                                                        \
+            (o)->fail = (what);                                                                    \
+            (o)->fail_at = (have);                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static void fh_feed_split(fh_feed_run *o, fh_guard *g, const uint8_t *stream, size_t len, const size_t *cuts,
+                          int ncuts, int chunked, int64_t length, int64_t max_body, size_t max_line, int take,
+                          int whole, const uint8_t *ref, size_t reflen) {
+    fh_body_frame f;
+    uint8_t *acc = malloc(len + 1);
+    size_t rlen = 0, have = 0, dec = 0, raw = 0, shift = 0;
+    int k = 0;
+    memset(o, 0, sizeof(*o));
+    o->out = malloc(len + 1);
+    if (acc == NULL || o->out == NULL) abort();
+    fh_body_frame_init(&f, chunked, length);
+    for (;;) {
+        /* The next read ends at the next cut past what has arrived, or at len (fed once, last). */
+        size_t to = len;
+        uint8_t *p;
+        int r;
+        while (k < ncuts && (cuts[k] <= have || cuts[k] >= len)) k++;
+        if (k < ncuts) to = cuts[k++];
+        memcpy(acc + rlen, stream + have, to - have);
+        rlen += to - have;
+        have = to;
+        p = fh_guard_put(g, acc, rlen);
+        r = fh_body_feed(&f, p, rlen, &dec, &raw, max_body, max_line);
+        memcpy(acc, p, rlen);
+        FH_FEED_CHECK(o, r == 0 || r == 400 || r == 413 || r == 431, "fh_body_feed returns 0, 400, 413 or 431", have);
+        FH_FEED_CHECK(o, chunked || r == 0, "a Content-Length body never fails", have);
+        FH_FEED_CHECK(o, dec <= raw && raw <= rlen, "dec <= raw <= len", have);
+        FH_FEED_CHECK(o, f.phase <= FH_BF_DONE, "a known phase", have);
+        FH_FEED_CHECK(o, f.total == (int64_t)(o->outlen + dec), "the frame's total is what was decoded", have);
+        FH_FEED_CHECK(o, !chunked || f.total <= max_body, "decoded within max_body", have);
+        FH_FEED_CHECK(o, chunked || (f.total <= length && (f.phase == FH_BF_DONE) == (f.total == length)),
+                      "a Content-Length body is done at its length", have);
+        if (ref != NULL)
+            FH_FEED_CHECK(o, o->outlen + dec <= reflen && memcmp(o->out, ref, o->outlen) == 0 &&
+                                 memcmp(acc, ref + o->outlen, dec) == 0,
+                          "the decoded bytes so far are a prefix of the body's", have);
+        if (f.phase == FH_BF_DONE)
+            FH_FEED_CHECK(o, memcmp(acc + raw, stream + shift + raw, rlen - raw) == 0,
+                          "the bytes after the body are untouched", have);
+        if (whole && chunked) {
+            int64_t wd = -1;
+            int ws = -1;
+            int64_t w = fh_scan_chunked(fh_guard_put(g, stream, have), have, max_body, NULL, &wd, &ws);
+            if (r != 0) FH_FEED_CHECK(o, w == FH_ERROR && ws == r, "fails as fh_scan_chunked does, with the same status", have);
+            else if (f.phase == FH_BF_DONE)
+                FH_FEED_CHECK(o, w >= 0 && (size_t)w == shift + raw && wd == f.total,
+                              "done where fh_scan_chunked is complete, at the same length", have);
+            else FH_FEED_CHECK(o, w == FH_INCOMPLETE, "wants more where fh_scan_chunked is incomplete", have);
+        }
+        if (take && dec > 0) {
+            memcpy(o->out + o->outlen, acc, dec);
+            o->outlen += dec;
+            memmove(acc, acc + dec, rlen - dec);
+            rlen -= dec;
+            raw -= dec;
+            shift += dec;
+            dec = 0;
+        }
+        if (r != 0) {
+            o->status = r;
+            break;
+        }
+        if (have == len) break;
+    }
+    memcpy(o->out + o->outlen, acc, dec);
+    o->outlen += dec;
+    o->phase = f.phase;
+    o->arrived = have;
+    o->raw = shift + raw;
+    free(acc);
+}
+
+/* Whether a run agrees with fh_scan_chunked's answer over the same bytes (w,
+ * with wdec decoded bytes in dst, or the status wst): complete at the same
+ * length with the same bytes, the same error, or both wanting more. NULL
+ * when it does, else what differs. */
+static const char *fh_feed_agrees(const fh_feed_run *o, int64_t w, int64_t wdec, int wst, const uint8_t *dst) {
+    if (o->fail) return o->fail;
+    if (w >= 0) {
+        if (o->status != 0 || o->phase != FH_BF_DONE) return "not done where fh_scan_chunked is complete";
+        if ((int64_t)o->raw != w) return "done at another length than fh_scan_chunked's";
+        if ((int64_t)o->outlen != wdec || memcmp(o->out, dst, o->outlen) != 0) return "decoded other bytes";
+    } else if (w == FH_ERROR) {
+        if (o->status != wst) return "another status than fh_scan_chunked's";
+    } else if (o->status != 0 || o->phase == FH_BF_DONE) {
+        return "done or failed where fh_scan_chunked is incomplete";
+    }
+    return NULL;
+}
+
+/* Whether two runs over the same stream ended the same: status, and unless
+ * failed, phase, where framing stopped and the decoded bytes. */
+static const char *fh_feed_same(const fh_feed_run *a, const fh_feed_run *b) {
+    if (a->fail) return a->fail;
+    if (b->fail) return b->fail;
+    if (a->status != b->status) return "another status";
+    if (a->status != 0) return NULL;
+    if (a->phase != b->phase) return "another phase";
+    if (a->raw != b->raw) return "stopped elsewhere";
+    if (a->outlen != b->outlen || memcmp(a->out, b->out, a->outlen) != 0) return "decoded other bytes";
     return NULL;
 }
 

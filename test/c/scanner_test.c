@@ -14,6 +14,11 @@
  * command line (the seed corpus, made from test/cases/requests.ts by
  * scripts/fuzz-seeds.ts) is framed whole, split in two at every byte
  * boundary, and fed one byte at a time: the events must be identical.
+ * fh_body_feed, the incremental framer, must agree with fh_scan_chunked on
+ * chunked bodies (the corpus's chunked requests, a table, pseudo-random valid
+ * bodies and one-byte mutations of them) whether fed in one read, in two at
+ * every boundary, or a byte at a time, checked after every read; its
+ * max_line bound (431) and Content-Length mode are tested on their own.
  *
  * Prints one line per failure and ends with "N passed, M failed"; exits 1 on
  * any failure.
@@ -385,6 +390,446 @@ static void test_resp_case(const resp_case *c) {
     passed++;
 }
 
+/* ---- fh_body_feed: framing as the bytes arrive agrees with framing whole ------ */
+
+#define HUGE_LINE (SIZE_MAX / 4) /* the line bound never triggers */
+#define SMALL_LINE 24
+#define PIPELINED "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+static int feed_inputs;
+
+static void feed(fh_feed_run *o, const uint8_t *b, size_t n, const size_t *cuts, int ncuts, int chunked,
+                 int64_t length, int64_t max_body, size_t max_line, int take, int whole, const fh_feed_run *ref) {
+    fh_feed_split(o, &guard, b, n, cuts, ncuts, chunked, length, max_body, max_line, take, whole,
+                  ref ? ref->out : NULL, ref ? ref->outlen : 0);
+}
+
+static size_t *every_byte(size_t n) {
+    size_t *all = malloc(sizeof(size_t) * (n + 1)), k;
+    if (all == NULL) abort();
+    for (k = 0; k < n; k++) all[k] = k + 1;
+    return all;
+}
+
+static void feed_fail(const char *what, const char *name, const char *how, const fh_feed_run *o, const char *diff) {
+    char detail[320];
+    snprintf(detail, sizeof(detail), "%s: %s (status %d, phase %d, raw %zu, decoded %zu; broke with %zu bytes present)",
+             how, diff, o->status, o->phase, o->raw, o->outlen, o->fail ? o->fail_at : o->arrived);
+    fail(what, name, detail);
+}
+
+/*
+ * The property for one chunked body text b[0, n) and max_body m: fed to
+ * fh_body_feed whole, split in two at every byte boundary, and one byte at a
+ * time (keeping the decoded bytes in the buffer, and taking them), it ends as
+ * fh_scan_chunked over b says: done at the same length with the same decoded
+ * bytes, the same error status, or wanting more; and after every call it
+ * agrees with fh_scan_chunked over the bytes present (fh_feed_split). Then
+ * with a small max_line: whatever the split, the same answer, which is the
+ * big max_line's or 431.
+ */
+static void test_feed_chunked(const char *name, const uint8_t *b, size_t n, int64_t m) {
+    fh_feed_run one, part, small, sp;
+    uint8_t *dst = malloc(n + 1);
+    int64_t wdec = -1, w;
+    int wst = -1, take;
+    size_t k, *all = every_byte(n);
+    const char *diff = NULL;
+    char how[64];
+    if (dst == NULL) abort();
+    feed_inputs++;
+    w = fh_scan_chunked(fh_guard_put(&guard, b, n), n, m, dst, &wdec, &wst);
+    if (w == FH_ERROR) memset(dst, 0, n + 1);
+    feed(&one, b, n, NULL, 0, 1, 0, m, HUGE_LINE, 0, 1, NULL);
+    diff = fh_feed_agrees(&one, w, wdec, wst, dst);
+    if (diff) feed_fail("fh_body_feed whole", name, "in one read", &one, diff);
+    else passed++;
+    /* Two reads, at every boundary. */
+    for (k = 1, diff = NULL; k < n && diff == NULL; k++) {
+        feed(&part, b, n, &k, 1, 1, 0, m, HUGE_LINE, 0, 1, &one);
+        diff = fh_feed_agrees(&part, w, wdec, wst, dst);
+        if (diff) {
+            snprintf(how, sizeof(how), "split at %zu (max_body %lld)", k, (long long)m);
+            feed_fail("fh_body_feed split in two", name, how, &part, diff);
+        }
+        fh_feed_run_free(&part);
+    }
+    if (diff == NULL) passed++;
+    /* One byte at a time, the decoded bytes kept and taken. */
+    for (take = 0; take < 2; take++) {
+        feed(&part, b, n, all, (int)n, 1, 0, m, HUGE_LINE, take, 1, &one);
+        diff = fh_feed_agrees(&part, w, wdec, wst, dst);
+        if (diff) {
+            snprintf(how, sizeof(how), "one byte at a time%s (max_body %lld)", take ? ", taken" : "", (long long)m);
+            feed_fail("fh_body_feed byte by byte", name, how, &part, diff);
+        } else {
+            passed++;
+        }
+        fh_feed_run_free(&part);
+    }
+    /* A small max_line: the split still does not matter. */
+    feed(&small, b, n, NULL, 0, 1, 0, m, SMALL_LINE, 0, 0, NULL);
+    diff = small.fail;
+    if (diff == NULL && small.status != 431) diff = fh_feed_same(&one, &small);
+    if (diff) feed_fail("fh_body_feed small max_line", name, "in one read", &small, diff);
+    else passed++;
+    for (k = 1, diff = NULL; k <= n && diff == NULL; k++) {
+        if (k < n) feed(&sp, b, n, &k, 1, 1, 0, m, SMALL_LINE, k & 1, 0, NULL);
+        else feed(&sp, b, n, all, (int)n, 1, 0, m, SMALL_LINE, 0, 0, NULL);
+        diff = fh_feed_same(&small, &sp);
+        if (diff) {
+            if (k < n) snprintf(how, sizeof(how), "max_line %d, split at %zu", SMALL_LINE, k);
+            else snprintf(how, sizeof(how), "max_line %d, one byte at a time", SMALL_LINE);
+            feed_fail("fh_body_feed small max_line, split", name, how, &sp, diff);
+        }
+        fh_feed_run_free(&sp);
+    }
+    if (diff == NULL) passed++;
+    fh_feed_run_free(&small);
+    fh_feed_run_free(&one);
+    free(all);
+    free(dst);
+}
+
+typedef struct feed_case {
+    const char *name;
+    const char *in;
+    size_t len;
+    int64_t ret; /* fh_scan_chunked's: ALL, a length, FH_ERROR or FH_INCOMPLETE */
+    int status;
+    int64_t max_body;
+} feed_case;
+
+#define FEED(n, s, ret, st, m) {n, s, sizeof(s) - 1, ret, st, m}
+
+static const feed_case feed_cases[] = {
+    FEED("empty body", "0\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("several chunks", "5\r\nhello\r\n1\r\n,\r\n6\r\n world\r\n0\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("lower- and upper-case hex", "a\r\n0123456789\r\nA\r\n9876543210\r\n1f\r\n0123456789abcdef0123456789abcde\r\n"
+         "1F\r\n0123456789ABCDEF0123456789ABCDE\r\n0\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("leading zeros", "0003\r\nabc\r\n000\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("data holding CRLFs", "4\r\n\r\n\r\n\r\n2\r\n\r\n\r\n0\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("token extensions", "5;name=value;flag;n2=v2\r\nhello\r\n0;last\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("quoted extension with escapes", "5;q=\"a\\\"b\\\\c d;e=f\"\r\nhello\r\n0;q=\"\"\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("extensions with BWS", "5 ;a = b\t;\tc ; d=\"x\"\r\nhello\r\n0 ; z\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("trailers", "3\r\nabc\r\n0\r\nX-A: 1\r\nX-B: two  \r\nEmpty:\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("followed by a pipelined request", "3\r\nabc\r\n0\r\n\r\n" PIPELINED, 13, 0, MAX_BODY),
+    FEED("trailers, then a pipelined request", "1\r\nz\r\n0\r\nT: v\r\n\r\n" PIPELINED, 17, 0, MAX_BODY),
+    FEED("max_body exactly, over two chunks", "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", ALL, 0, 16),
+    FEED("max_body passed by a chunk size", "11\r\n0123456789abcdef!\r\n0\r\n\r\n", FH_ERROR, 413, 16),
+    FEED("max_body passed by a size alone", "fffffffffffff\r\n", FH_ERROR, 413, MAX_BODY),
+    FEED("max_body passed by the sum", "8\r\n12345678\r\n9\r\n123456789\r\n0\r\n\r\n", FH_ERROR, 413, 16),
+    FEED("max_body 0, an empty body", "0\r\n\r\n", ALL, 0, 0),
+    FEED("max_body 0, one byte", "1\r\na\r\n0\r\n\r\n", FH_ERROR, 413, 0),
+    FEED("size not hex", "zz\r\nhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("size then SP then CRLF", "4 \r\nabcd\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("size then SP then junk", "4 x\r\nabcd\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("negative size", "-1\r\na\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("oversize hex", "10000000000000\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("very long hex", "000000000000000000000000000000001\r\na\r\n0\r\n\r\n", ALL, 0, MAX_BODY),
+    FEED("size ended by bare LF", "5\nhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("size ended by bare CR", "5\rhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("no CRLF after the data", "5\r\nhello0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("CR alone after the data", "5\r\nhello\r0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("LF alone after the data", "5\r\nhello\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("no CRLF after the last data, the body followed", "1\r\nab\r\n0\r\n\r\n" PIPELINED, FH_ERROR, 400, MAX_BODY),
+    FEED("extension without a name", "5;\r\nhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("extension with an empty value", "5;a=\r\nhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("extension with a NUL", "5;a\0=b\r\nhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("quoted value with a CTL", "5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("bad trailer name", "0\r\nX : y\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("trailer with a bare LF", "0\r\nX: y\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("trailer folded", "0\r\nX: y\r\n z\r\n\r\n", FH_ERROR, 400, MAX_BODY),
+    FEED("trailers end with a bare CR", "0\r\nX: y\r\n\rZ", FH_ERROR, 400, MAX_BODY),
+    FEED("nothing yet", "", FH_INCOMPLETE, 0, MAX_BODY),
+    FEED("size line not ended", "5;a=\"xyz", FH_INCOMPLETE, 0, MAX_BODY),
+    FEED("data not all here", "5\r\nhel", FH_INCOMPLETE, 0, MAX_BODY),
+    FEED("data here, its CRLF not", "5\r\nhello\r", FH_INCOMPLETE, 0, MAX_BODY),
+    FEED("last chunk without the final CRLF", "0\r\n\r", FH_INCOMPLETE, 0, MAX_BODY),
+    FEED("trailers not ended", "3\r\nabc\r\n0\r\nX: y\r\n", FH_INCOMPLETE, 0, MAX_BODY),
+};
+
+static void test_feed_case(const feed_case *c) {
+    const uint8_t *in = (const uint8_t *)c->in;
+    int64_t want = c->ret == ALL ? (int64_t)c->len : c->ret, dec = -1, r;
+    int st = -1;
+    char detail[160];
+    r = fh_scan_chunked(fh_guard_put(&guard, in, c->len), c->len, c->max_body, NULL, &dec, &st);
+    snprintf(detail, sizeof(detail), "returned %lld (status %d), expected %lld (status %d)", (long long)r, st,
+             (long long)want, c->status);
+    check(r == want && (r != FH_ERROR || st == c->status), "fh_scan_chunked (feed case)", c->name, detail);
+    test_feed_chunked(c->name, in, c->len, c->max_body);
+    if (c->ret == ALL) {
+        /* The same body with a pipelined request after it: those bytes stay. */
+        size_t n = c->len + sizeof(PIPELINED) - 1;
+        uint8_t *more = malloc(n);
+        if (more == NULL) abort();
+        memcpy(more, in, c->len);
+        memcpy(more + c->len, PIPELINED, sizeof(PIPELINED) - 1);
+        r = fh_scan_chunked(fh_guard_put(&guard, more, n), n, c->max_body, NULL, &dec, &st);
+        check(r == (int64_t)c->len, "fh_scan_chunked (feed case, pipelined)", c->name, "another length");
+        test_feed_chunked(c->name, more, n, c->max_body);
+        free(more);
+    }
+}
+
+/* xorshift64*: the pseudo-random bodies are the same on every run. */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ULL;
+}
+static size_t rndn(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
+
+static void put_s(uint8_t *b, size_t *n, const char *s) {
+    size_t l = strlen(s);
+    memcpy(b + *n, s, l);
+    *n += l;
+}
+
+static void put_token(uint8_t *b, size_t *n) {
+    static const char t[] = "abcXYZ09!#$%&'*+-.^_`|~";
+    size_t l = 1 + rndn(6), k;
+    for (k = 0; k < l; k++) b[(*n)++] = (uint8_t)t[rndn(sizeof(t) - 1)];
+}
+
+static void put_bws(uint8_t *b, size_t *n) {
+    size_t l = rndn(4) == 0 ? 1 + rndn(2) : 0, k;
+    for (k = 0; k < l; k++) b[(*n)++] = rndn(2) ? ' ' : '\t';
+}
+
+/* A chunk line's extensions: ";name", ";name=token", ';name="quoted \" value"', with BWS. */
+static void put_exts(uint8_t *b, size_t *n) {
+    size_t e = rndn(3) == 0 ? 1 + rndn(3) : 0, k, j;
+    for (k = 0; k < e; k++) {
+        put_bws(b, n);
+        b[(*n)++] = ';';
+        put_bws(b, n);
+        put_token(b, n);
+        switch (rndn(3)) {
+        case 0:
+            break;
+        case 1:
+            put_bws(b, n);
+            b[(*n)++] = '=';
+            put_bws(b, n);
+            put_token(b, n);
+            break;
+        default:
+            put_bws(b, n);
+            b[(*n)++] = '=';
+            put_bws(b, n);
+            b[(*n)++] = '"';
+            for (j = rndn(8); j > 0; j--) {
+                static const char q[] = "ab ;=\t,\x80\xff";
+                if (rndn(4) == 0) {
+                    b[(*n)++] = '\\';
+                    b[(*n)++] = rndn(2) ? '"' : '\\';
+                } else {
+                    b[(*n)++] = (uint8_t)q[rndn(sizeof(q) - 1)];
+                }
+            }
+            b[(*n)++] = '"';
+        }
+    }
+}
+
+static void put_size(uint8_t *b, size_t *n, size_t size) {
+    char hex[32];
+    size_t z = rndn(5) == 0 ? rndn(4) : 0;
+    while (z-- > 0) b[(*n)++] = '0';
+    snprintf(hex, sizeof(hex), rndn(2) ? "%zx" : "%zX", size);
+    put_s(b, n, hex);
+}
+
+/* A valid chunked body, maybe with trailers and pipelined bytes after it;
+ * returns its length, *total its decoded size. b holds at least 4096 bytes. */
+static size_t random_body(uint8_t *b, size_t *total) {
+    size_t n = 0, chunks = rndn(4), k, j;
+    *total = 0;
+    for (k = 0; k < chunks; k++) {
+        size_t size = 1 + rndn(300);
+        put_size(b, &n, size);
+        put_exts(b, &n);
+        put_s(b, &n, "\r\n");
+        for (j = 0; j < size; j++) {
+            uint8_t c = (uint8_t)rnd();
+            b[n++] = rndn(8) == 0 ? (rndn(2) ? '\r' : '\n') : c;
+        }
+        *total += size;
+        put_s(b, &n, "\r\n");
+    }
+    put_size(b, &n, 0);
+    put_exts(b, &n);
+    put_s(b, &n, "\r\n");
+    for (k = rndn(3) == 0 ? 1 + rndn(3) : 0; k > 0; k--) {
+        put_token(b, &n);
+        b[n++] = ':';
+        put_bws(b, &n);
+        for (j = rndn(12); j > 0; j--) b[n++] = (uint8_t)"v a\t\x90-"[rndn(6)];
+        put_s(b, &n, "\r\n");
+    }
+    put_s(b, &n, "\r\n");
+    if (rndn(3) == 0) put_s(b, &n, PIPELINED);
+    return n;
+}
+
+#define RANDOM_BODIES 300
+
+static void test_feed_random(void) {
+    static uint8_t b[4096], m[4097];
+    static const uint8_t interesting[] = {'\r', '\n', ';', '=', '"', '\\', ' ', '\t', '0', '9', 'a', 'F', 'g', ':', 0, 0x7f};
+    int i;
+    char name[64];
+    for (i = 0; i < RANDOM_BODIES; i++) {
+        size_t total, n = random_body(b, &total), at;
+        int64_t mb;
+        uint8_t c;
+        switch (rndn(4)) {
+        case 0: mb = MAX_BODY; break;
+        case 1: mb = (int64_t)total; break;
+        case 2: mb = total > 0 ? (int64_t)total - 1 : 0; break;
+        default: mb = (int64_t)rndn(total + 1);
+        }
+        snprintf(name, sizeof(name), "random body %d", i);
+        test_feed_chunked(name, b, n, mb);
+        /* One byte flipped. */
+        memcpy(m, b, n);
+        at = rndn(n);
+        m[at] ^= (uint8_t)(1 + rndn(255));
+        snprintf(name, sizeof(name), "random body %d, byte %zu flipped", i, at);
+        test_feed_chunked(name, m, n, mb);
+        /* One byte inserted. */
+        at = rndn(n + 1);
+        c = rndn(2) ? interesting[rndn(sizeof(interesting))] : (uint8_t)rnd();
+        memcpy(m, b, at);
+        m[at] = c;
+        memcpy(m + at + 1, b + at, n - at);
+        snprintf(name, sizeof(name), "random body %d, 0x%02x inserted at %zu", i, c, at);
+        test_feed_chunked(name, m, n + 1, mb);
+    }
+}
+
+/* Feeds b[0, n) with max_line ml, one read, split at every boundary and one
+ * byte at a time; checks each ends with `status` (and done when it is 0),
+ * and (for a status) that it was decided once `at` bytes were present, when
+ * fed a byte at a time. */
+static void expect_feed(const char *name, const char *b, size_t n, size_t ml, int status, size_t at) {
+    fh_feed_run o;
+    size_t k, *all = every_byte(n);
+    char how[96];
+    int ok = 1;
+    for (k = 0; k <= n && ok; k++) {
+        /* k = 0: one read; 0 < k < n: two; k = n: a byte at a time. */
+        if (k == n) feed(&o, (const uint8_t *)b, n, all, (int)n, 1, 0, MAX_BODY, ml, 0, 0, NULL);
+        else feed(&o, (const uint8_t *)b, n, &k, k > 0, 1, 0, MAX_BODY, ml, 0, 0, NULL);
+        if (o.fail || o.status != status || (status == 0 && o.phase != FH_BF_DONE) ||
+            (status != 0 && k == n && at != 0 && o.arrived != at)) {
+            snprintf(how, sizeof(how), "max_line %zu, %s %zu: expected %d%s", ml, k == n ? "bytes" : "split at", k,
+                     status, status ? "" : " and done");
+            feed_fail("fh_body_feed max_line", name, how, &o, o.fail ? o.fail : "another result");
+            ok = 0;
+        }
+        fh_feed_run_free(&o);
+    }
+    free(all);
+    if (ok) passed++;
+}
+
+#define EXPECT_FEED(name, s, ml, st, at) expect_feed(name, s, sizeof(s) - 1, ml, st, at)
+
+static void test_feed_max_line(void) {
+    /* A chunk line of 62 bytes, no CRLF yet: 431 once 33 bytes of it are here (max_line 32). */
+    static const char open_line[] = "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    size_t k, n = sizeof(open_line) - 1;
+    int ok = 1;
+    for (k = 0; k <= n; k++) {
+        fh_body_frame f;
+        size_t dec = 0, raw = 0;
+        int r;
+        fh_body_frame_init(&f, 1, 0);
+        r = fh_body_feed(&f, fh_guard_put(&guard, (const uint8_t *)open_line, k), k, &dec, &raw, MAX_BODY, 32);
+        if (r != (k > 32 ? 431 : 0) && ok) {
+            char detail[96];
+            snprintf(detail, sizeof(detail), "%zu bytes of the line returned %d", k, r);
+            fail("fh_body_feed max_line", "an open chunk line", detail);
+            ok = 0;
+        }
+    }
+    if (ok) passed++;
+    EXPECT_FEED("an open chunk line", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 32, 431, 33);
+    EXPECT_FEED("an open chunk line after a chunk", "3\r\nabc\r\n1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                32, 431, 8 + 33);
+    /* With a big max_line it just waits for the rest. */
+    {
+        fh_feed_run o;
+        feed(&o, (const uint8_t *)open_line, n, NULL, 0, 1, 0, MAX_BODY, HUGE_LINE, 0, 0, NULL);
+        check(!o.fail && o.status == 0 && o.phase == FH_BF_SIZE, "fh_body_feed max_line", "an open chunk line, big max_line",
+              "not waiting for the rest of the line");
+        fh_feed_run_free(&o);
+    }
+    /* The same line, complete: 64 bytes. */
+    EXPECT_FEED("a long chunk line", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 431, 33);
+    EXPECT_FEED("a long chunk line, big max_line",
+                "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", HUGE_LINE, 0, 0);
+    EXPECT_FEED("a long last-chunk line", "1\r\nx\r\n0;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", 32, 431,
+                6 + 33);
+    /* A chunk line of exactly max_line bytes (CRLF included) is accepted; one more is not. */
+    EXPECT_FEED("a chunk line of max_line bytes", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 0, 0);
+    EXPECT_FEED("a chunk line of max_line + 1 bytes", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 431, 33);
+    /* Trailers: each line short, 32 bytes in all (the blank line included). */
+    EXPECT_FEED("trailers of max_line bytes", "0\r\nA: 0123456789\r\nB: 0123456789\r\n\r\n", 32, 0, 0);
+    EXPECT_FEED("trailers of max_line + 1 bytes", "0\r\nA: 0123456789\r\nB: 01234567890\r\n\r\n", 32, 431, 3 + 33);
+    EXPECT_FEED("trailers of max_line + 1 bytes, big max_line", "0\r\nA: 0123456789\r\nB: 01234567890\r\n\r\n", HUGE_LINE,
+                0, 0);
+    EXPECT_FEED("three short trailers over max_line", "0\r\nA: 0123456789\r\nB: 0123456789\r\nC: 0123456789\r\n\r\n", 40,
+                431, 3 + 41);
+    EXPECT_FEED("three short trailers, big max_line", "0\r\nA: 0123456789\r\nB: 0123456789\r\nC: 0123456789\r\n\r\n",
+                HUGE_LINE, 0, 0);
+    /* A bad byte past the first max_line + 1 bytes of a line: 431 whatever the
+     * split (it used to be 400 in one read, 431 when cut after 5 or 8 bytes). */
+    EXPECT_FEED("a bad byte past max_line in a chunk line", "1;aaaa\x01\x01", 4, 431, 5);
+    EXPECT_FEED("a bad byte past max_line in a trailer", "0\r\nA: aaaa\x01", 4, 431, 3 + 5);
+    EXPECT_FEED("a bad byte within max_line in a chunk line", "1;a\x01\x01" "aaaaaaa", 4, 400, 5);
+    EXPECT_FEED("an open trailer line over max_line", "0\r\nA: 0123456789\r\nB: 0123456789012345678901234567890", 40, 431,
+                3 + 41);
+}
+
+/* Content-Length bodies: the first L bytes pass through, what follows stays. */
+static void test_feed_length(void) {
+    static const char s[] = "hello world" PIPELINED;
+    static const int64_t lens[] = {0, 1, 5, 11, (int64_t)sizeof(s) - 1, (int64_t)sizeof(s) + 100};
+    size_t n = sizeof(s) - 1, k, *all = every_byte(n), i;
+    const uint8_t *b = (const uint8_t *)s;
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        int64_t l = lens[i];
+        size_t want = l < (int64_t)n ? (size_t)l : n;
+        int ok = 1, mode;
+        char detail[128];
+        fh_feed_run o;
+        /* mode 0: one read; 1: split at every boundary; 2, 3: a byte at a time, kept and taken. */
+        for (mode = 0; mode < 4 && ok; mode++) {
+            for (k = mode == 1 ? 1 : 0; k < (mode == 1 ? n : 1) && ok; k++) {
+                if (mode == 0) feed(&o, b, n, NULL, 0, 0, l, 0, HUGE_LINE, 0, 1, NULL);
+                else if (mode == 1) feed(&o, b, n, &k, 1, 0, l, 0, HUGE_LINE, (int)(k & 1), 1, NULL);
+                else feed(&o, b, n, all, (int)n, 0, l, 0, 16, mode == 3, 1, NULL);
+                if (o.fail || o.status != 0 || o.outlen != want || memcmp(o.out, s, want) != 0 || o.raw != want ||
+                    (o.phase == FH_BF_DONE) != (l <= (int64_t)n)) {
+                    snprintf(detail, sizeof(detail), "length %lld, mode %d, split %zu: %s", (long long)l, mode, k,
+                             o.fail ? o.fail : "another result");
+                    fail("fh_body_feed Content-Length", s, detail);
+                    ok = 0;
+                }
+                fh_feed_run_free(&o);
+            }
+        }
+        if (ok) passed++;
+    }
+    free(all);
+}
+
 /* ---- the corpus: splitting never changes the result --------------------------- */
 
 static void frame_cuts(fh_framer *f, const uint8_t *d, size_t n, size_t max_head, int64_t max_body, const size_t *cuts,
@@ -463,7 +908,7 @@ static int read_file(const char *path, uint8_t **data, size_t *n) {
     return 0;
 }
 
-static int corpus_files;
+static int corpus_files, corpus_chunked;
 
 static void test_corpus_dir(const char *dir) {
     DIR *dp = opendir(dir);
@@ -490,6 +935,16 @@ static void test_corpus_dir(const char *dir) {
         test_corpus_entry(de->d_name, d, n, MAX_HEAD, MAX_BODY);
         /* Small limits too, so that 413, 414 and 431 are decided mid-stream. */
         test_corpus_entry(de->d_name, d, n, 64, 16);
+        /* A chunked request's body: fh_body_feed agrees with fh_scan_chunked. */
+        {
+            fh_head h;
+            int r = fh_scan_head(fh_guard_put(&guard, d, n), n, MAX_HEAD, &h);
+            if (r > 0 && (h.flags & FH_REQ_CHUNKED)) {
+                corpus_chunked++;
+                test_feed_chunked(de->d_name, d + r, n - (size_t)r, MAX_BODY);
+                test_feed_chunked(de->d_name, d + r, n - (size_t)r, 16);
+            }
+        }
         free(d);
     }
     closedir(dp);
@@ -508,6 +963,10 @@ int main(int argc, char **argv) {
     test_injection("CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (k = 0; k < sizeof(chunk_cases) / sizeof(chunk_cases[0]); k++) test_chunk_case(&chunk_cases[k]);
     for (k = 0; k < sizeof(resp_cases) / sizeof(resp_cases[0]); k++) test_resp_case(&resp_cases[k]);
+    for (k = 0; k < sizeof(feed_cases) / sizeof(feed_cases[0]); k++) test_feed_case(&feed_cases[k]);
+    test_feed_random();
+    test_feed_max_line();
+    test_feed_length();
     /* A few streams built here, so the property runs even without a corpus. */
     {
         static const char *streams[] = {
@@ -523,6 +982,7 @@ int main(int argc, char **argv) {
         }
     }
     for (a = 1; a < argc; a++) test_corpus_dir(argv[a]);
+    printf("chunked bodies fed to fh_body_feed: %d (%d from the corpus)\n", feed_inputs, corpus_chunked);
     printf("corpus files: %d\n", corpus_files);
     printf("%d passed, %d failed\n", passed, failed);
     fh_guard_free(&guard);

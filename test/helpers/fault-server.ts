@@ -12,7 +12,7 @@
  *
  * Routes: `/` "ok"; `/big/<n>` a body of n bytes; `/raw/<n>` the same as a
  * raw response; `/async/<ms>` "late" after ms; `/async-big/<ms>/<n>` n bytes
- * after ms; `/echo` the body's length; `/throw` a handler that throws;
+ * after ms; `/echo` the body's length (read whole, or as it streams); `/throw` a handler that throws;
  * `/reject` a promise that rejects; `/bad-return` a string instead of bytes;
  * `/close` a raw response with `Connection: close`.
  *
@@ -85,6 +85,7 @@ function handler(req: HttpRequest): Uint8Array | Promise<Uint8Array> {
     case "async-big":
       return after(Number(parts[2]) | 0, body(Number(parts[3]) | 0));
     case "echo":
+      if (req.bodyStreamed) return req.readBody().then((b) => enc.encode(String(b.length)));
       return enc.encode(String(req.body.len));
     case "throw":
       throw new Error("the handler failed on purpose");
