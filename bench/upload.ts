@@ -1,7 +1,9 @@
 /**
  * Upload benchmark: request bodies streamed to the server, fasthttp against
  * Bun.serve in one run. Each server counts the bytes of every body as it
- * streams (fasthttp: `req.bodyStream()`, and through the fetch adapter;
+ * streams (fasthttp: `req.bodyStream()`, `req.bodyStream({ into })` into one
+ * buffer of 256 KiB or 1 MiB, and through the fetch adapter with a default
+ * reader and a BYOB reader over 1 MiB;
  * Bun.serve: `request.body`) and answers the count. The client (this
  * process, on another core) keeps `--conns` connections each sending
  * `--uploads` bodies of `--mib` MiB back to back (Content-Length, 1 MiB
@@ -43,11 +45,41 @@ const SERVERS: Record<string, string> = {
       return req.response(200, String(n));
     }});
     const done = s.run(); console.log("port " + s.port); await done;`,
+  "fasthttp into 256K": `
+    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
+    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, handler: async (req) => {
+      let n = 0;
+      for await (const c of req.bodyStream({ into: new Uint8Array(256 * 1024) })) n += c.length;
+      return req.response(200, String(n));
+    }});
+    const done = s.run(); console.log("port " + s.port); await done;`,
+  "fasthttp into 1M": `
+    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
+    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, handler: async (req) => {
+      let n = 0;
+      for await (const c of req.bodyStream({ into: new Uint8Array(1024 * 1024) })) n += c.length;
+      return req.response(200, String(n));
+    }});
+    const done = s.run(); console.log("port " + s.port); await done;`,
   "fasthttp fetch": `
     import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
     const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, fetch: async (r) => {
       let n = 0;
       for await (const c of r.body) n += c.length;
+      return new Response(String(n));
+    }});
+    const done = s.run(); console.log("port " + s.port); await done;`,
+  "fasthttp byob 1M": `
+    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
+    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, fetch: async (r) => {
+      const reader = r.body.getReader({ mode: "byob" });
+      let buf = new Uint8Array(1024 * 1024), n = 0;
+      for (;;) {
+        const { value, done } = await reader.read(buf);
+        if (done) break;
+        n += value.length;
+        buf = new Uint8Array(value.buffer);
+      }
       return new Response(String(n));
     }});
     const done = s.run(); console.log("port " + s.port); await done;`,
@@ -141,11 +173,11 @@ for (let r = 0; r < runs; r++) {
   }
 }
 console.log(`uploads: ${conns} connections × ${uploads} bodies of ${mib} MiB, median of ${runs} interleaved runs`);
-console.log("server           MiB/s   CPU s/GiB   peak RSS MiB");
+console.log("server               MiB/s   CPU s/GiB   peak RSS MiB");
 const bun = median(results.get("Bun.serve")!.mibs);
 for (const [name, e] of results) {
   const m = median(e.mibs);
   console.log(
-    `${name.padEnd(15)} ${m.toFixed(0).padStart(6)}   ${median(e.cpu).toFixed(3).padStart(9)}   ${(median(e.rss) / MIB).toFixed(1).padStart(12)}   (${(m / bun).toFixed(2)}× Bun.serve)`,
+    `${name.padEnd(19)} ${m.toFixed(0).padStart(6)}   ${median(e.cpu).toFixed(3).padStart(9)}   ${(median(e.rss) / MIB).toFixed(1).padStart(12)}   (${(m / bun).toFixed(2)}× Bun.serve)`,
   );
 }

@@ -46,6 +46,12 @@ static fh_seg *fh_answer_begin(fh_server *s, int fd, int gen, int seq, int slab,
     return g;
 }
 
+/* Whether the place at idx is the next to be written: the head of the queue,
+ * or right behind a held 100 Continue (which its answer skips). */
+static int fh_at_head(fh_conn *c, uint32_t idx) {
+    return idx == 0 || (idx == 1 && fh_seg_at(c, 0)->held && !fh_seg_at(c, 0)->ready);
+}
+
 /* Marks c to be written at the end of fh_flush. */
 static void fh_mark_dirty(fh_server *s, fh_conn *c) {
     if (c->dirty || fh_grow((void **)&s->dirty, &s->dirty_cap, sizeof(fh_ref), s->ndirty + 1) < 0) return;
@@ -153,7 +159,7 @@ int fh_flush(fh_server *s, int from, int to) {
 /* Writes the queue of c if the place at idx is at its head (an answer
  * outside a batch). */
 static int fh_answered(fh_server *s, fh_conn *c, uint32_t idx) {
-    if (idx == 0 && !c->blocked) fh_conn_flush(s, c);
+    if (fh_at_head(c, idx) && !c->blocked) fh_conn_flush(s, c);
     return s->nready > 0;
 }
 
@@ -201,7 +207,7 @@ int fh_respond(fh_server *s, int fd, int gen, int seq, int slab, const uint8_t *
     g->ready = 1;
     g->close = !fh_persists(g->req, flags, g->ptr, g->len);
     if (g->borrowed) {
-        if (idx == 0 && !c->blocked) fh_conn_flush(s, c);
+        if (fh_at_head(c, idx) && !c->blocked) fh_conn_flush(s, c);
         c = fh_lookup(s, fd, (uint32_t)gen);
         g = c != NULL ? fh_seg_find(c, (uint32_t)seq, NULL) : NULL;
         if (g != NULL && g->borrowed && fh_seg_own(g) < 0) fh_conn_close(s, c);
@@ -283,7 +289,7 @@ int fh_stream_write(fh_server *s, int fd, int gen, int seq, const uint8_t *bytes
         fh_conn_close(s, c);
         return -EPIPE;
     }
-    if (idx == 0 && !c->blocked) {
+    if (fh_at_head(c, idx) && !c->blocked) {
         fh_conn_flush(s, c);
         if (fh_lookup(s, fd, (uint32_t)gen) != c) return -EPIPE;
         g = fh_seg_find(c, (uint32_t)seq, NULL);
@@ -304,7 +310,7 @@ int fh_stream_end(fh_server *s, int fd, int gen, int seq, int close_after) {
     if (g == NULL) return -EPIPE;
     g->ended = 1;
     if (close_after) g->close = 1;
-    if (idx == 0) fh_conn_flush(s, c);
+    if (fh_at_head(c, idx)) fh_conn_flush(s, c);
     return s->nready > 0;
 }
 
@@ -376,6 +382,7 @@ int fh_body_read(fh_server *s, int fd, int gen, int seq, uint8_t *dst, int cap, 
     if (b == NULL || b->seq != (uint32_t)seq || cap < 0) return 0;
     s->now_ms = fh_now_ms();
     if (b->draining) return 0; /* answered: the rest is not the handler's */
+    b->poked = 0;
     if (b->held_cont) {
         uint32_t idx = 0;
         fh_seg *g = fh_seg_find(c, b->cont_seq, &idx);
@@ -383,7 +390,7 @@ int fh_body_read(fh_server *s, int fd, int gen, int seq, uint8_t *dst, int cap, 
         fh_body_keep(c);
         if (g != NULL && g->held && !g->ready) {
             g->ready = 1;
-            if (idx == 0 && !c->blocked) fh_conn_flush(s, c);
+            if (fh_at_head(c, idx) && !c->blocked) fh_conn_flush(s, c);
             if (fh_lookup(s, fd, (uint32_t)gen) != c || c->body != b) return 0;
         }
     }

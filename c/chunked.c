@@ -3,7 +3,8 @@
  * chunked coding whole (fh_scan_chunked, for a body that has arrived) and
  * incrementally (fh_body_feed, for one that streams), over one grammar for
  * the chunk line (fh_scan_chunk_line) and the scanner's field-line check for
- * trailers, so the two can never accept different bodies.
+ * trailers, and one bound on a line (max_line: 431 past it), so the two can
+ * never accept different bodies nor answer one with different statuses.
  *
  * Same discipline as scanner.c: every access is checked against `len`;
  * running out of bytes is FH_INCOMPLETE, a byte that cannot continue a valid
@@ -93,23 +94,39 @@ static int fh_scan_trailer_line(const uint8_t *buf, size_t len, size_t *pos) {
 /*
  * Frames (and, with dst, decodes) a chunked body at buf[0, len) (RFC 9112
  * §7.1). Returns the bytes consumed through the end of the trailer section,
- * FH_INCOMPLETE, or FH_ERROR with *status set (400, or 413 when the decoded
- * size passes max_body). *decoded receives the body's decoded length. With dst
- * non-NULL the chunk data is copied there (dst may alias buf: it never runs
- * ahead of the source). Chunk extensions and trailer fields are checked for
- * well-formedness and skipped.
+ * FH_INCOMPLETE, or FH_ERROR with *status set: 400 (framing), 413 (the
+ * decoded size passes max_body), 431 (a chunk line, or the trailer section in
+ * all, longer than max_line). *decoded receives the body's decoded length.
+ * With dst non-NULL the chunk data is copied there (dst may alias buf: it
+ * never runs ahead of the source). Chunk extensions and trailer fields are
+ * checked for well-formedness and skipped.
+ *
+ * max_line is bounded exactly as fh_body_feed bounds it, so that a body is
+ * answered the same whether it arrived whole or streamed: only the first
+ * max_line + 1 bytes of a line are looked at, and a line not complete within
+ * max_line bytes is 431 once more than that is here (not FH_INCOMPLETE).
  */
-static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, uint8_t *dst,
+static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, size_t max_line, uint8_t *dst,
                                int64_t *decoded, int *status) {
-    size_t i = 0;
+    size_t i = 0, trailers = 0;
     int64_t total = 0;
     int r;
     fh_scanner_init();
     *status = 400;
     for (;;) {
+        size_t at = i, avail = len - i;
         int64_t size = 0;
-        r = fh_scan_chunk_line(buf, len, &i, &size);
+        /* Only the first max_line + 1 bytes of the line, as fh_body_feed. */
+        r = fh_scan_chunk_line(buf, avail > max_line ? at + max_line + 1 : len, &i, &size);
+        if (r == FH_INCOMPLETE && avail > max_line) {
+            *status = 431; /* not complete within max_line bytes */
+            return FH_ERROR;
+        }
         if (r != 1) return r;
+        if (i - at > max_line) {
+            *status = 431;
+            return FH_ERROR;
+        }
         if (size == 0) break;
         if (total + size > max_body) {
             *status = 413;
@@ -122,9 +139,22 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
         if (buf[i] != '\r' || buf[i + 1] != '\n') return FH_ERROR;
         i += 2;
     }
-    while ((r = fh_scan_trailer_line(buf, len, &i)) == 1) {
+    for (;;) {
+        size_t at = i, avail = len - i, room = max_line - trailers;
+        /* Likewise, only up to one byte past what the trailers may take. */
+        r = fh_scan_trailer_line(buf, avail > room ? at + room + 1 : len, &i);
+        if (r == FH_INCOMPLETE && avail > room) {
+            *status = 431;
+            return FH_ERROR;
+        }
+        if (r < 0) return r;
+        trailers += i - at;
+        if (trailers > max_line) {
+            *status = 431;
+            return FH_ERROR;
+        }
+        if (r == 0) break;
     }
-    if (r != 0) return r;
     *decoded = total;
     *status = 0;
     return (int64_t)i;

@@ -87,6 +87,8 @@ typedef struct fh_body {
     uint8_t wanted;      /* JavaScript waits for data: FH_EV_BODY when some comes */
     uint8_t held_cont;   /* cont_seq is a held 100 Continue */
     uint8_t draining;    /* answered first: the rest (at most FH_BODY_DRAIN) is read and dropped */
+    uint8_t poked;       /* told JavaScript the socket has body bytes, left there for it to read
+                            straight into its buffer (fh_body_recv_into); not read until it does */
 } fh_body;
 
 typedef struct fh_conn {

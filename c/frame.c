@@ -55,8 +55,8 @@ static int fh_dispatch(fh_server *s, fh_conn *c, const uint8_t *src, const fh_he
         int64_t dec = 0;
         int st = 0;
         memcpy(dst, src, (size_t)h->head_len);
-        (void)fh_scan_chunked(src + h->head_len, total - (size_t)h->head_len, s->max_body, dst + h->head_len, &dec,
-                              &st);
+        (void)fh_scan_chunked(src + h->head_len, total - (size_t)h->head_len, s->max_body, s->max_head,
+                              dst + h->head_len, &dec, &st);
     } else {
         memcpy(dst, src, req_len);
     }
@@ -128,10 +128,12 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
         /* A body that fits in one slab with its head arrives whole; a larger
          * one streams (body.c): the head is dispatched now. A chunked body's
          * size is known once it is all here: it streams if it is not within
-         * a slab's worth of bytes. */
+         * a slab's worth of bytes. Its lines are bounded by max_head here as
+         * when it streams (fh_body_feed), so either way it gets the same
+         * answer (431 for a chunk line or trailers too long). */
         if (h.flags & FH_REQ_CHUNKED) {
             int st = 0;
-            int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, s->max_body, NULL, &body_len, &st);
+            int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, s->max_body, s->max_head, NULL, &body_len, &st);
             if (n == FH_ERROR) {
                 err = st;
                 err_req = h.flags;

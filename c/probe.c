@@ -31,7 +31,8 @@ int fh_scan_probe(const uint8_t *buf, int len, int max_head, double max_body, in
         if (h.flags & FH_REQ_CHUNKED) {
             int64_t dec = 0;
             int st = 0;
-            int64_t n = fh_scan_chunked(buf + r, (size_t)len - (size_t)r, (int64_t)max_body, NULL, &dec, &st);
+            int64_t n = fh_scan_chunked(buf + r, (size_t)len - (size_t)r, (int64_t)max_body, (size_t)max_head,
+                                        NULL, &dec, &st);
             out[12] = n > 0 ? (int32_t)(r + n) : (int32_t)n;
             out[13] = (int32_t)dec;
             if (n == FH_ERROR) out[1] = st;

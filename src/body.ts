@@ -12,11 +12,29 @@ import type { Pointer } from "bun:ffi";
 import type { Core } from "./ffi.ts";
 import { B_END, B_FAILED, B_GONE, B_SIZE } from "./layout.ts";
 
-/** What the core's window can hold: one read takes at most this much. */
+/** Most bytes one read takes: the core's window (256 KiB), or a socket read straight into the buffer. */
 const WINDOW = 256 * 1024;
-/** Where every read lands: a fresh buffer, handed over whole when a read fills most of it, else copied from. */
-let spare = new Uint8Array(WINDOW);
 const state = new Int32Array(B_SIZE);
+
+/**
+ * A buffer of `n` bytes whose contents the caller overwrites at once: not zero-filled first
+ * (Bun.allocUnsafe), and a plain Uint8Array over it (not a Buffer), as Bun.serve's chunks are.
+ */
+function unfilled(n: number): Uint8Array {
+  const b = Bun.allocUnsafe(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** Where reads without a buffer of the caller's land: handed over as the chunk when a read fills most of it. */
+let spare = unfilled(WINDOW);
+
+/**
+ * Chunks a reader hands over are garbage once the handler is done with them,
+ * and the GC left to itself lets ~150 MiB of them pile up during a fast
+ * upload; a collection is asked for (`Bun.gc(false)`: scheduled, not run
+ * here) every this many bytes, which keeps a 1 GiB upload near 100 MiB of
+ * RSS (bench/RESULTS.md). Reads into a buffer of the caller's make none.
+ */
 const GC_EVERY = 32 * 1024 * 1024;
 let sinceGc = 0;
 
@@ -65,6 +83,8 @@ export interface BodyHost {
   srv(): Pointer | null;
   /** A drain soon: the core has connections to parse. */
   poke(): void;
+  /** Takes the core's events now (a body that failed may have come with its request's abort). */
+  pump(): void;
   /** Wakes `reader` on the core's next EV_BODY for its request. */
   wait(reader: BodyReader): void;
 }
@@ -103,12 +123,14 @@ export class BodyReader {
   }
 
   /**
-   * The next bytes of the body (a new Uint8Array, the caller's to keep), or
-   * null at its end. Rejects with a {@link BodyError} when it cannot be read.
+   * The next bytes of the body, or null at its end: a new Uint8Array (the
+   * caller's to keep), or with `into`, a view of the first bytes of `into`
+   * (no allocation; valid until `into` is written again). Rejects with a
+   * {@link BodyError} when the body cannot be read.
    */
-  async read(): Promise<Uint8Array | null> {
+  async read(into?: Uint8Array): Promise<Uint8Array | null> {
     for (;;) {
-      const got = this.readNow();
+      const got = this.readNow(into);
       if (got !== undefined) return got;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
@@ -121,7 +143,7 @@ export class BodyReader {
    * What {@link read} would give without waiting: bytes, null at the end,
    * or undefined when nothing has come yet. Throws a {@link BodyError}.
    */
-  readNow(): Uint8Array | null | undefined {
+  readNow(into?: Uint8Array): Uint8Array | null | undefined {
     if (this.#ended) return null;
     if (this.#error !== null) throw this.#error;
     const host = this.#host;
@@ -130,7 +152,8 @@ export class BodyReader {
       this.#error = new BodyError(0);
       throw this.#error;
     }
-    const n = host.core.fh_body_read(srv, this.#fd, this.#gen, this.#seq, spare, WINDOW, state);
+    const dst = into ?? spare;
+    const n = host.core.fh_body_read(srv, this.#fd, this.#gen, this.#seq, dst, into === undefined ? WINDOW : Math.min(into.length, 2 ** 30), state);
     if (state[2] !== 0) host.poke();
     const st = state[0];
     this.#onKeep(state[3]!);
@@ -138,16 +161,22 @@ export class BodyReader {
       this.#ended = true;
     } else if (st === B_FAILED || st === B_GONE) {
       this.#error = new BodyError(st === B_FAILED ? state[1]! : 0);
+      host.pump(); // a client that left aborts its request (req.signal) before the reader rejects, as in Bun.serve
     }
     if (n > 0) {
       this.received += n;
+      if (into !== undefined) return into.subarray(0, n);
       if ((sinceGc += n) >= GC_EVERY) {
         sinceGc = 0;
         Bun.gc(false);
       }
-      if (n < WINDOW / 2) return spare.slice(0, n);
+      if (n < WINDOW / 2) {
+        const small = unfilled(n);
+        small.set(spare.subarray(0, n));
+        return small;
+      }
       const chunk = spare.subarray(0, n); // most of it: no copy, the next read gets a new buffer
-      spare = new Uint8Array(WINDOW);
+      spare = unfilled(WINDOW);
       return chunk;
     }
     if (this.#ended) return null;

@@ -45,7 +45,10 @@ export interface ServerConfig<S = void> {
   host?: string;
   /** Largest request head in bytes; a larger one gets 431 (414 while still in the request-target). Default 8192. */
   maxHeaderSize?: number;
-  /** Largest request body in bytes; a larger one gets 413. Default 16 MiB. */
+  /**
+   * Largest request body in bytes, whole or streamed; a larger one gets 413 (from Content-Length
+   * before the handler runs, or as a chunked body passes it). Default 16 MiB.
+   */
   maxRequestBodySize?: number;
   /** Listen backlog. Default 1024. */
   backlog?: number;
@@ -59,7 +62,7 @@ export interface ServerConfig<S = void> {
   writeTimeout?: number;
   /** Most open connections; past it a new connection gets 503 and is closed. 0: no cap. Default 0. */
   maxConnections?: number;
-  /** Size of one arena slab in bytes (a multiple of 4096). Default 16384. */
+  /** Size of one arena slab in bytes (a multiple of 4096); a body that does not fit in one with its head streams (`req.bodyStreamed`). Default 16384. */
   arenaSlabSize?: number;
   /** Most slabs the arena pool may hold. Default 4096. */
   arenaMaxSlabs?: number;

@@ -22,6 +22,7 @@ export type { Handler, ServerConfig, WorkerInfo } from "./config.ts";
 export { fetchHandler, type FetchHandler, type FetchOptions } from "./adapter/index.ts";
 export { HANDED_OVER, HttpRequest, type Slice } from "./request.ts";
 export { Arena } from "./arena.ts";
+export { BodyError } from "./body.ts";
 export { Connection, type ConnectionMode } from "./connection.ts";
 export type { HeadersInit } from "./response.ts";
 export { Server, type ServerStats } from "./server.ts";

@@ -91,6 +91,9 @@ export class Loop {
       core,
       srv: () => ctx.srv,
       poke: ctx.schedule,
+      pump: () => {
+        if (ctx.srv !== null) events.pump(core, ctx.srv);
+      },
       wait: (reader) => events.waitBody(reader),
     };
     this.#host = { arena, heads: ctx.heads, body };

@@ -42,12 +42,24 @@ export interface RequestHost {
   body: BodyHost;
 }
 
-/** An async iterator over one chunk (a buffered body), or over a reader's chunks. */
-async function* chunksOf(first: Uint8Array | null, reader: BodyReader | null): AsyncGenerator<Uint8Array, void, undefined> {
-  if (first !== null) yield first;
-  if (reader === null) return;
+/** The chunks of a body that arrived whole: one copy of it, or with `into`, pieces copied into `into`. */
+async function* wholeChunks(body: Uint8Array, into: Uint8Array | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+  if (body.length === 0) return;
+  if (into === undefined) {
+    yield body.slice();
+    return;
+  }
+  for (let at = 0; at < body.length; at += into.length) {
+    const n = Math.min(into.length, body.length - at);
+    into.set(body.subarray(at, at + n));
+    yield into.subarray(0, n);
+  }
+}
+
+/** The chunks a reader reads (into `into`, when given). */
+async function* streamedChunks(reader: BodyReader, into: Uint8Array | undefined): AsyncGenerator<Uint8Array, void, undefined> {
   for (;;) {
-    const chunk = await reader.read();
+    const chunk = await reader.read(into);
     if (chunk === null) return;
     yield chunk;
   }
@@ -226,29 +238,34 @@ export class HttpRequest {
   }
 
   /**
-   * The body as it arrives, chunk by chunk (each a new Uint8Array, yours to
-   * keep), for a body that streams or one that arrived whole. Not reading is
-   * backpressure: the server stops reading the connection once 256 KiB wait
-   * unread, and the client waits. Rejects with a {@link BodyError} when the
-   * body cannot be read to its end (malformed, too large, stalled, the client
-   * left); the server has then answered the request itself. A streamed body
-   * can be taken once (this or {@link readBody}).
+   * The body as it arrives, chunk by chunk, for a body that streams or one
+   * that arrived whole: each chunk a new Uint8Array, yours to keep; or, with
+   * `{ into }`, a view of the start of your buffer `into`, valid until the
+   * next chunk is asked for (nothing is allocated: the socket is read
+   * straight into it, so an upload costs no garbage and one copy; copy out
+   * what you keep). Not reading is backpressure: the server stops reading
+   * the connection once 256 KiB wait unread, and the client waits. Rejects
+   * with a {@link BodyError} when the body cannot be read to its end
+   * (malformed, too large, stalled, the client left); the server has then
+   * answered the request itself. A streamed body can be taken once (this or
+   * {@link readBody}).
    *
    * @example
    * ```ts
    * const handler = async (req: HttpRequest) => {
    *   const hash = new Bun.CryptoHasher("sha256");
-   *   for await (const chunk of req.bodyStream()) hash.update(chunk);
+   *   for await (const chunk of req.bodyStream({ into: new Uint8Array(65536) })) hash.update(chunk);
    *   return req.response(200, hash.digest("hex"));
    * };
    * ```
    */
-  bodyStream(): AsyncIterableIterator<Uint8Array> {
-    if ((this._flags & REQ_STREAM) === 0) {
-      const b = this.#body;
-      return chunksOf(b.len > 0 ? this.buffer.slice(b.start, b.start + b.len) : null, null);
+  bodyStream(options: { into?: Uint8Array } = {}): AsyncIterableIterator<Uint8Array> {
+    const into = options.into;
+    if (into !== undefined && (!(into instanceof Uint8Array) || into.length === 0)) {
+      throw new TypeError("fasthttp: bodyStream({ into }) needs a non-empty Uint8Array");
     }
-    return chunksOf(null, this._takeBody());
+    if ((this._flags & REQ_STREAM) === 0) return wholeChunks(this.bytes(this.#body), into);
+    return streamedChunks(this._takeBody(), into);
   }
 
   /**

@@ -42,7 +42,7 @@ export const pipelined = (() => {
 export const core = loadCore();
 
 /** The body host of a request that belongs to no server (its bodies arrive whole). */
-export const detachedBody: BodyHost = { core, srv: () => null, poke() {}, wait() {} };
+export const detachedBody: BodyHost = { core, srv: () => null, poke() {}, pump() {}, wait() {} };
 
 /** Parses `bytes` with the core and returns a detached HttpRequest over a copy of them. */
 export function detachedRequest(bytes: Uint8Array, slabSize = 16384): HttpRequest {

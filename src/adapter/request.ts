@@ -252,30 +252,39 @@ Object.defineProperty(Request.prototype, "blob", {
 });
 
 /**
- * A streamed body as a ReadableStream that reads the core as the app pulls
- * (highWaterMark 0: nothing is read ahead of the app, so an app that reads
- * slowly slows its client, and one that never reads leaves the rest unread).
- * A body that fails (malformed, too large, stalled, the client left) errors
- * the stream with the reader's BodyError.
+ * A streamed body as a byte ReadableStream that reads the core as the app
+ * pulls (highWaterMark 0: nothing is read ahead of the app, so an app that
+ * reads slowly slows its client, and one that never reads leaves the rest
+ * unread). A default reader gets a new chunk per read, the app's to keep; a
+ * BYOB reader (`getReader({ mode: "byob" })`) has the socket read straight
+ * into its buffer, with nothing allocated. A body that fails (malformed, too
+ * large, stalled, the client left) errors the stream with the reader's
+ * BodyError (named "AbortError", as Bun.serve's is).
  */
 function bodyStreamOf(req: HttpRequest): ReadableStream<Uint8Array> {
   const reader = req._takeBody();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let chunk: Uint8Array | null;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
-          controller.error(e);
-          return;
-        }
-        if (chunk === null) controller.close();
-        else controller.enqueue(chunk);
-      },
+  return new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      const byob = controller.byobRequest;
+      const view = byob?.view;
+      let chunk: Uint8Array | null;
+      try {
+        chunk = await reader.read(view ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength) : undefined);
+      } catch (e) {
+        controller.error(e);
+        return;
+      }
+      if (chunk === null) {
+        controller.close();
+        byob?.respond(0);
+      } else if (byob) {
+        byob.respond(chunk.length);
+      } else {
+        controller.enqueue(chunk as Uint8Array<ArrayBuffer>); // a fresh buffer of its own
+      }
     },
-    { highWaterMark: 0 },
-  );
+  }, { highWaterMark: 0 });
 }
 
 /**

@@ -184,10 +184,10 @@ static void fh_framer_feed(fh_framer *f, const uint8_t *stream, size_t have) {
         if (h.flags & FH_REQ_CHUNKED) {
             int st = -1;
             int64_t dec = -1;
-            int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, f->max_body, NULL, &dec, &st);
+            int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, f->max_body, f->max_head, NULL, &dec, &st);
             if (n == FH_INCOMPLETE) return;
             if (n == FH_ERROR) {
-                FH_CHECK(f, st == 400 || st == 413, "chunked error status is 400 or 413");
+                FH_CHECK(f, st == 400 || st == 413 || st == 431, "chunked error status is 400, 413 or 431");
                 e->kind = FH_EV_ERROR;
                 e->status = st;
                 f->nev++;
@@ -225,8 +225,8 @@ static void fh_framer_feed(fh_framer *f, const uint8_t *stream, size_t have) {
             int64_t d1 = -1, d2 = -1, n1, n2;
             int s1 = -1, s2 = -1;
             if (sep == NULL) abort();
-            n1 = fh_scan_chunked(p + r, blen, f->max_body, sep, &d1, &s1);
-            n2 = fh_scan_chunked(inplace, blen, f->max_body, inplace, &d2, &s2);
+            n1 = fh_scan_chunked(p + r, blen, f->max_body, f->max_head, sep, &d1, &s1);
+            n2 = fh_scan_chunked(inplace, blen, f->max_body, f->max_head, inplace, &d2, &s2);
             FH_CHECK(f, n1 == (int64_t)blen && n2 == (int64_t)blen, "decoding consumes what framing measured");
             FH_CHECK(f, d1 == body_len && d2 == body_len && s1 == 0 && s2 == 0, "decoding gives the framed length");
             FH_CHECK(f, d1 < 0 || d1 != d2 || memcmp(sep, inplace, (size_t)d1) == 0,
@@ -294,11 +294,10 @@ static const char *fh_framer_diff(const fh_framer *a, size_t alen, const fh_fram
  * After every call: the status is 0, 400, 413 or 431 (always 0 for a
  * Content-Length body); dec <= raw <= len; the frame's total is what was
  * decoded; the decoded bytes so far are a prefix of `ref` (when given); at
- * FH_BF_DONE the bytes after the body are untouched. With `whole` (chunked,
- * max_line too big to matter), fh_scan_chunked over the bytes that have
- * arrived must agree with the call: the same error, complete (at the same
- * length, with the same decoded length) exactly when FH_BF_DONE, else
- * incomplete.
+ * FH_BF_DONE the bytes after the body are untouched. With `whole` (chunked),
+ * fh_scan_chunked with the same max_line over the bytes that have arrived
+ * must agree with the call: the same error, complete (at the same length,
+ * with the same decoded length) exactly when FH_BF_DONE, else incomplete.
  */
 typedef struct fh_feed_run {
     int status;       /* the first nonzero result of fh_body_feed, or 0 */
@@ -366,7 +365,7 @@ static void fh_feed_split(fh_feed_run *o, fh_guard *g, const uint8_t *stream, si
         if (whole && chunked) {
             int64_t wd = -1;
             int ws = -1;
-            int64_t w = fh_scan_chunked(fh_guard_put(g, stream, have), have, max_body, NULL, &wd, &ws);
+            int64_t w = fh_scan_chunked(fh_guard_put(g, stream, have), have, max_body, max_line, NULL, &wd, &ws);
             if (r != 0) FH_FEED_CHECK(o, w == FH_ERROR && ws == r, "fails as fh_scan_chunked does, with the same status", have);
             else if (f.phase == FH_BF_DONE)
                 FH_FEED_CHECK(o, w >= 0 && (size_t)w == shift + raw && wd == f.total,
@@ -411,19 +410,6 @@ static const char *fh_feed_agrees(const fh_feed_run *o, int64_t w, int64_t wdec,
     } else if (o->status != 0 || o->phase == FH_BF_DONE) {
         return "done or failed where fh_scan_chunked is incomplete";
     }
-    return NULL;
-}
-
-/* Whether two runs over the same stream ended the same: status, and unless
- * failed, phase, where framing stopped and the decoded bytes. */
-static const char *fh_feed_same(const fh_feed_run *a, const fh_feed_run *b) {
-    if (a->fail) return a->fail;
-    if (b->fail) return b->fail;
-    if (a->status != b->status) return "another status";
-    if (a->status != 0) return NULL;
-    if (a->phase != b->phase) return "another phase";
-    if (a->raw != b->raw) return "stopped elsewhere";
-    if (a->outlen != b->outlen || memcmp(a->out, b->out, a->outlen) != 0) return "decoded other bytes";
     return NULL;
 }
 

@@ -35,6 +35,7 @@ static fh_guard guard, scratch;
 
 #define MAX_HEAD 8192
 #define MAX_BODY (16 << 20)
+#define HUGE_LINE (SIZE_MAX / 4) /* the line bound never triggers */
 
 static void fail(const char *what, const char *name, const char *detail) {
     failed++;
@@ -318,14 +319,69 @@ static const chunk_case chunk_cases[] = {
     {"open quoted value", "5;a=\"xyz", FH_INCOMPLETE, 0, MAX_BODY, NULL},
 };
 
-static int64_t chunked_at_guard(const uint8_t *in, size_t n, int64_t max_body, int inplace, int64_t *dec, int *st,
-                                uint8_t **out) {
+/* The bound on a chunk line and on the trailer section (RFC 9112 leaves it to
+ * the server; this one uses maxHeaderSize, as fh_body_feed does): each case
+ * at a small max_line, and the same input where the bound cannot matter. */
+typedef struct chunk_line_case {
+    chunk_case c;
+    size_t max_line;
+} chunk_line_case;
+
+#define A10 "aaaaaaaaaa"
+#define LINE(n, s, ret, st, ml, dec) {{n, s, ret, st, MAX_BODY, dec}, ml}
+
+static const chunk_line_case chunk_line_cases[] = {
+    /* "1;" 28 a CRLF: 32 bytes; one more a: 33. */
+    LINE("a chunk line of max_line bytes", "1;" A10 A10 "aaaaaaaa\r\nx\r\n0\r\n\r\n", ALL, 0, 32, "x"),
+    LINE("a chunk line of max_line + 1 bytes", "1;" A10 A10 "aaaaaaaaa\r\nx\r\n0\r\n\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("a chunk line of max_line + 1 bytes, big max_line", "1;" A10 A10 "aaaaaaaaa\r\nx\r\n0\r\n\r\n", ALL, 0,
+         HUGE_LINE, "x"),
+    LINE("a second chunk's line over max_line", "3\r\nabc\r\n1;" A10 A10 A10 A10 "\r\nx\r\n0\r\n\r\n", FH_ERROR, 431,
+         32, NULL),
+    LINE("a second chunk's line over max_line, big max_line", "3\r\nabc\r\n1;" A10 A10 A10 A10 "\r\nx\r\n0\r\n\r\n",
+         ALL, 0, HUGE_LINE, "abcx"),
+    LINE("a last-chunk line over max_line", "1\r\nx\r\n0;" A10 A10 A10 A10 "\r\n\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("a last-chunk line over max_line, big max_line", "1\r\nx\r\n0;" A10 A10 A10 A10 "\r\n\r\n", ALL, 0,
+         HUGE_LINE, "x"),
+    /* An open line: max_line bytes of it wait for more, one more is 431. */
+    LINE("an open chunk line of max_line bytes", "1;" A10 A10 A10, FH_INCOMPLETE, 0, 32, NULL),
+    LINE("an open chunk line of max_line + 1 bytes", "1;" A10 A10 A10 "a", FH_ERROR, 431, 32, NULL),
+    LINE("an open chunk line over max_line", "1;" A10 A10 A10 A10 A10 A10, FH_ERROR, 431, 32, NULL),
+    LINE("an open chunk line over max_line, big max_line", "1;" A10 A10 A10 A10 A10 A10, FH_INCOMPLETE, 0, HUGE_LINE,
+         NULL),
+    /* Over max_line, 431 comes before the size is looked at (413). */
+    LINE("a size past max_body on a line over max_line", "fffffffffff;" A10 A10 A10 "\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("a size past max_body on a line over max_line, big max_line", "fffffffffff;" A10 A10 A10 "\r\n", FH_ERROR, 413,
+         HUGE_LINE, NULL),
+    /* Only the first max_line + 1 bytes of a line are looked at. */
+    LINE("a bad byte past max_line", "1;aaaa\x01\x01", FH_ERROR, 431, 4, NULL),
+    LINE("a bad byte past max_line, big max_line", "1;aaaa\x01\x01", FH_ERROR, 400, HUGE_LINE, NULL),
+    LINE("a bad byte within max_line", "1;a\x01\x01" "aaaaaaa", FH_ERROR, 400, 4, NULL),
+    /* Trailers: 32 bytes in all, the blank line included; then 33. */
+    LINE("trailers of max_line bytes", "0\r\nA: 0123456789\r\nB: 0123456789\r\n\r\n", ALL, 0, 32, ""),
+    LINE("trailers of max_line + 1 bytes", "0\r\nA: 0123456789\r\nB: 01234567890\r\n\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("trailers of max_line + 1 bytes, big max_line", "0\r\nA: 0123456789\r\nB: 01234567890\r\n\r\n", ALL, 0,
+         HUGE_LINE, ""),
+    LINE("one trailer line over max_line", "5\r\nhello\r\n0\r\nX: " A10 A10 A10 A10 "\r\n\r\n", FH_ERROR, 431, 32,
+         NULL),
+    LINE("one trailer line over max_line, big max_line", "5\r\nhello\r\n0\r\nX: " A10 A10 A10 A10 "\r\n\r\n", ALL, 0,
+         HUGE_LINE, "hello"),
+    LINE("open trailers over max_line", "0\r\nA: 0123456789\r\nB: 0123456789012345678901234567890", FH_ERROR, 431, 40,
+         NULL),
+    LINE("open trailers over max_line, big max_line", "0\r\nA: 0123456789\r\nB: 0123456789012345678901234567890",
+         FH_INCOMPLETE, 0, HUGE_LINE, NULL),
+    /* What follows the body is not the body's: it does not count. */
+    LINE("a long request after the body", "1\r\nx\r\n0\r\n\r\nGET /" A10 A10 A10 A10 " HTTP/1.1\r\n", 11, 0, 32, "x"),
+};
+
+static int64_t chunked_at_guard(const uint8_t *in, size_t n, int64_t max_body, size_t max_line, int inplace,
+                                int64_t *dec, int *st, uint8_t **out) {
     uint8_t *p = fh_guard_put(&guard, in, n);
     *out = inplace ? p : NULL;
-    return fh_scan_chunked(p, n, max_body, *out, dec, st);
+    return fh_scan_chunked(p, n, max_body, max_line, *out, dec, st);
 }
 
-static void test_chunk_case(const chunk_case *c) {
+static void test_chunk_case(const chunk_case *c, size_t max_line) {
     const uint8_t *in = (const uint8_t *)c->in;
     size_t n = strlen(c->in), k;
     int64_t want = c->ret == ALL ? (int64_t)n : c->ret, r, rp, dec = -1, decp;
@@ -334,7 +390,7 @@ static void test_chunk_case(const chunk_case *c) {
     char detail[256];
     /* mode 0: framing only; mode 1: decoding in place. Same answer. */
     for (mode = 0; mode < 2; mode++) {
-        r = chunked_at_guard(in, n, c->max_body, mode, &dec, &st, &out);
+        r = chunked_at_guard(in, n, c->max_body, max_line, mode, &dec, &st, &out);
         snprintf(detail, sizeof(detail), "%s: returned %lld (status %d), expected %lld (status %d)",
                  mode ? "in place" : "framing", (long long)r, st, (long long)want, c->status);
         check(r == want && (r != FH_ERROR || st == c->status), "fh_scan_chunked", c->name, detail);
@@ -343,9 +399,9 @@ static void test_chunk_case(const chunk_case *c) {
                   "decoded body", c->name, c->decoded);
         }
     }
-    r = chunked_at_guard(in, n, c->max_body, 0, &dec, &st, &out);
+    r = chunked_at_guard(in, n, c->max_body, max_line, 0, &dec, &st, &out);
     for (k = 0; k < n; k++) {
-        rp = chunked_at_guard(in, k, c->max_body, 0, &decp, &stp, &out);
+        rp = chunked_at_guard(in, k, c->max_body, max_line, 0, &decp, &stp, &out);
         if (!(r > 0 ? (rp == FH_INCOMPLETE || (size_t)r <= k)
                     : (rp == FH_INCOMPLETE || (rp == FH_ERROR && r == FH_ERROR && stp == st))) &&
             prefix_ok) {
@@ -392,7 +448,6 @@ static void test_resp_case(const resp_case *c) {
 
 /* ---- fh_body_feed: framing as the bytes arrive agrees with framing whole ------ */
 
-#define HUGE_LINE (SIZE_MAX / 4) /* the line bound never triggers */
 #define SMALL_LINE 24
 #define PIPELINED "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 
@@ -425,21 +480,27 @@ static void feed_fail(const char *what, const char *name, const char *how, const
  * fh_scan_chunked over b says: done at the same length with the same decoded
  * bytes, the same error status, or wanting more; and after every call it
  * agrees with fh_scan_chunked over the bytes present (fh_feed_split). Then
- * with a small max_line: whatever the split, the same answer, which is the
- * big max_line's or 431.
+ * the same with a small max_line: whatever the split, exactly fh_scan_chunked's
+ * answer at that max_line, which is the big max_line's or 431.
  */
 static void test_feed_chunked(const char *name, const uint8_t *b, size_t n, int64_t m) {
     fh_feed_run one, part, small, sp;
-    uint8_t *dst = malloc(n + 1);
-    int64_t wdec = -1, w;
-    int wst = -1, take;
+    uint8_t *dst = malloc(n + 1), *sdst = malloc(n + 1);
+    int64_t wdec = -1, w, sdec = -1, sw;
+    int wst = -1, sst = -1, take;
     size_t k, *all = every_byte(n);
     const char *diff = NULL;
     char how[64];
-    if (dst == NULL) abort();
+    if (dst == NULL || sdst == NULL) abort();
     feed_inputs++;
-    w = fh_scan_chunked(fh_guard_put(&guard, b, n), n, m, dst, &wdec, &wst);
+    w = fh_scan_chunked(fh_guard_put(&guard, b, n), n, m, HUGE_LINE, dst, &wdec, &wst);
     if (w == FH_ERROR) memset(dst, 0, n + 1);
+    sw = fh_scan_chunked(fh_guard_put(&guard, b, n), n, m, SMALL_LINE, sdst, &sdec, &sst);
+    if (sw == FH_ERROR) memset(sdst, 0, n + 1);
+    /* A bound only ever adds a 431: else the same answer as without it. */
+    if (!(sw == FH_ERROR && sst == 431) && !(sw == w && (sw != FH_ERROR || sst == wst) && (sw < 0 || sdec == wdec)))
+        fail("fh_scan_chunked small max_line", name, "neither the big max_line's answer nor 431");
+    else passed++;
     feed(&one, b, n, NULL, 0, 1, 0, m, HUGE_LINE, 0, 1, NULL);
     diff = fh_feed_agrees(&one, w, wdec, wst, dst);
     if (diff) feed_fail("fh_body_feed whole", name, "in one read", &one, diff);
@@ -467,16 +528,15 @@ static void test_feed_chunked(const char *name, const uint8_t *b, size_t n, int6
         }
         fh_feed_run_free(&part);
     }
-    /* A small max_line: the split still does not matter. */
-    feed(&small, b, n, NULL, 0, 1, 0, m, SMALL_LINE, 0, 0, NULL);
-    diff = small.fail;
-    if (diff == NULL && small.status != 431) diff = fh_feed_same(&one, &small);
+    /* A small max_line: fh_scan_chunked's answer at it, whatever the split. */
+    feed(&small, b, n, NULL, 0, 1, 0, m, SMALL_LINE, 0, 1, NULL);
+    diff = fh_feed_agrees(&small, sw, sdec, sst, sdst);
     if (diff) feed_fail("fh_body_feed small max_line", name, "in one read", &small, diff);
     else passed++;
     for (k = 1, diff = NULL; k <= n && diff == NULL; k++) {
-        if (k < n) feed(&sp, b, n, &k, 1, 1, 0, m, SMALL_LINE, k & 1, 0, NULL);
-        else feed(&sp, b, n, all, (int)n, 1, 0, m, SMALL_LINE, 0, 0, NULL);
-        diff = fh_feed_same(&small, &sp);
+        if (k < n) feed(&sp, b, n, &k, 1, 1, 0, m, SMALL_LINE, k & 1, 1, NULL);
+        else feed(&sp, b, n, all, (int)n, 1, 0, m, SMALL_LINE, 0, 1, NULL);
+        diff = fh_feed_agrees(&sp, sw, sdec, sst, sdst);
         if (diff) {
             if (k < n) snprintf(how, sizeof(how), "max_line %d, split at %zu", SMALL_LINE, k);
             else snprintf(how, sizeof(how), "max_line %d, one byte at a time", SMALL_LINE);
@@ -487,6 +547,48 @@ static void test_feed_chunked(const char *name, const uint8_t *b, size_t n, int6
     if (diff == NULL) passed++;
     fh_feed_run_free(&small);
     fh_feed_run_free(&one);
+    free(all);
+    free(dst);
+    free(sdst);
+}
+
+/* A chunk_line_cases entry: fh_scan_chunked gives the expected answer at its
+ * max_line (test_chunk_case), and fh_body_feed at the same max_line gives
+ * exactly that answer, fed in one read, in two at every boundary, or a byte at
+ * a time (kept and taken), checked after every read. */
+static void test_chunk_line_case(const chunk_line_case *lc) {
+    const chunk_case *c = &lc->c;
+    const uint8_t *b = (const uint8_t *)c->in;
+    size_t n = strlen(c->in), k, *all = every_byte(n);
+    uint8_t *dst = malloc(n + 1);
+    int64_t w, wdec = -1;
+    int wst = -1, take;
+    const char *diff = NULL;
+    char how[96];
+    fh_feed_run o;
+    if (dst == NULL) abort();
+    test_chunk_case(c, lc->max_line);
+    w = fh_scan_chunked(fh_guard_put(&guard, b, n), n, c->max_body, lc->max_line, dst, &wdec, &wst);
+    for (k = 0; k < n && diff == NULL; k++) {
+        /* k = 0: one read; else two, split at k. */
+        feed(&o, b, n, &k, k > 0, 1, 0, c->max_body, lc->max_line, (int)(k & 1), 1, NULL);
+        diff = fh_feed_agrees(&o, w, wdec, wst, dst);
+        if (diff) {
+            snprintf(how, sizeof(how), "max_line %zu, %s %zu", lc->max_line, k ? "split at" : "one read", k);
+            feed_fail("fh_body_feed agrees with fh_scan_chunked (line case)", c->name, how, &o, diff);
+        }
+        fh_feed_run_free(&o);
+    }
+    for (take = 0; take < 2 && diff == NULL; take++) {
+        feed(&o, b, n, all, (int)n, 1, 0, c->max_body, lc->max_line, take, 1, NULL);
+        diff = fh_feed_agrees(&o, w, wdec, wst, dst);
+        if (diff) {
+            snprintf(how, sizeof(how), "max_line %zu, one byte at a time%s", lc->max_line, take ? ", taken" : "");
+            feed_fail("fh_body_feed agrees with fh_scan_chunked (line case)", c->name, how, &o, diff);
+        }
+        fh_feed_run_free(&o);
+    }
+    if (diff == NULL) passed++;
     free(all);
     free(dst);
 }
@@ -554,7 +656,7 @@ static void test_feed_case(const feed_case *c) {
     int64_t want = c->ret == ALL ? (int64_t)c->len : c->ret, dec = -1, r;
     int st = -1;
     char detail[160];
-    r = fh_scan_chunked(fh_guard_put(&guard, in, c->len), c->len, c->max_body, NULL, &dec, &st);
+    r = fh_scan_chunked(fh_guard_put(&guard, in, c->len), c->len, c->max_body, HUGE_LINE, NULL, &dec, &st);
     snprintf(detail, sizeof(detail), "returned %lld (status %d), expected %lld (status %d)", (long long)r, st,
              (long long)want, c->status);
     check(r == want && (r != FH_ERROR || st == c->status), "fh_scan_chunked (feed case)", c->name, detail);
@@ -566,7 +668,7 @@ static void test_feed_case(const feed_case *c) {
         if (more == NULL) abort();
         memcpy(more, in, c->len);
         memcpy(more + c->len, PIPELINED, sizeof(PIPELINED) - 1);
-        r = fh_scan_chunked(fh_guard_put(&guard, more, n), n, c->max_body, NULL, &dec, &st);
+        r = fh_scan_chunked(fh_guard_put(&guard, more, n), n, c->max_body, HUGE_LINE, NULL, &dec, &st);
         check(r == (int64_t)c->len, "fh_scan_chunked (feed case, pipelined)", c->name, "another length");
         test_feed_chunked(c->name, more, n, c->max_body);
         free(more);
@@ -961,7 +1063,9 @@ int main(int argc, char **argv) {
     test_injection("GET /a?b HTTP/1.1\r\nHost: a.example\r\nX-Y: z\r\n\r\n");
     test_injection("POST http://a.example:80/p HTTP/1.0\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
     test_injection("CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\nTransfer-Encoding: chunked\r\n\r\n");
-    for (k = 0; k < sizeof(chunk_cases) / sizeof(chunk_cases[0]); k++) test_chunk_case(&chunk_cases[k]);
+    for (k = 0; k < sizeof(chunk_cases) / sizeof(chunk_cases[0]); k++) test_chunk_case(&chunk_cases[k], MAX_HEAD);
+    for (k = 0; k < sizeof(chunk_line_cases) / sizeof(chunk_line_cases[0]); k++)
+        test_chunk_line_case(&chunk_line_cases[k]);
     for (k = 0; k < sizeof(resp_cases) / sizeof(resp_cases[0]); k++) test_resp_case(&resp_cases[k]);
     for (k = 0; k < sizeof(feed_cases) / sizeof(feed_cases[0]); k++) test_feed_case(&feed_cases[k]);
     test_feed_random();
