@@ -12,14 +12,15 @@
  *   bun bench/upload.ts [--mib 100] [--conns 4] [--uploads 2] [--runs 3]
  *
  * Prints, per server, the median over runs of: MiB/s, server CPU seconds per
- * GiB (utime + stime from /proc), and the server's peak RSS (VmHWM).
+ * GiB (utime + stime from /proc), and the server's peak RSS (VmHWM, reset
+ * after a warm-up upload where Linux allows it).
  * Server on CPU 0, client on CPU 1 (taskset) where there are two.
  * @module
  */
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cpuSeconds, peakRssKiB, resetPeakRss } from "./lib/proc.ts";
 
 const { values } = parseArgs({
   options: {
@@ -36,42 +37,32 @@ const uploads = Number(values.uploads);
 const runs = Number(values.runs);
 const pin = (cpu: number) => (Bun.which("taskset") ? ["taskset", "-c", String(cpu)] : []);
 
-const SERVERS: Record<string, string> = {
-  "fasthttp raw": `
+/** A fasthttp server script: `option` is its `handler: ...` or `fetch: ...`, which counts the body. */
+const fasthttp = (option: string) => `
     import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
-    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, handler: async (req) => {
+    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, ${option} });
+    const done = s.run(); console.log("port " + s.port); await done;`;
+
+/** A raw handler counting `req.bodyStream(options)`. */
+const raw = (options: string) => fasthttp(`handler: async (req) => {
       let n = 0;
-      for await (const c of req.bodyStream()) n += c.length;
+      for await (const c of req.bodyStream(${options})) n += c.length;
       return req.response(200, String(n));
-    }});
-    const done = s.run(); console.log("port " + s.port); await done;`,
-  "fasthttp into 256K": `
-    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
-    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, handler: async (req) => {
-      let n = 0;
-      for await (const c of req.bodyStream({ into: new Uint8Array(256 * 1024) })) n += c.length;
-      return req.response(200, String(n));
-    }});
-    const done = s.run(); console.log("port " + s.port); await done;`,
-  "fasthttp into 1M": `
-    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
-    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, handler: async (req) => {
-      let n = 0;
-      for await (const c of req.bodyStream({ into: new Uint8Array(1024 * 1024) })) n += c.length;
-      return req.response(200, String(n));
-    }});
-    const done = s.run(); console.log("port " + s.port); await done;`,
-  "fasthttp fetch": `
-    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
-    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, fetch: async (r) => {
+    }`);
+
+/** Counting `request.body` with a default reader: the same app for the adapter and Bun.serve. */
+const countBody = `async (r) => {
       let n = 0;
       for await (const c of r.body) n += c.length;
       return new Response(String(n));
-    }});
-    const done = s.run(); console.log("port " + s.port); await done;`,
-  "fasthttp byob 1M": `
-    import { newServer } from ${JSON.stringify(join(import.meta.dir, "..", "src", "index.ts"))};
-    const s = newServer({ host: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, fetch: async (r) => {
+    }`;
+
+const SERVERS: Record<string, string> = {
+  "fasthttp raw": raw(""),
+  "fasthttp into 256K": raw("{ into: new Uint8Array(256 * 1024) }"),
+  "fasthttp into 1M": raw("{ into: new Uint8Array(1024 * 1024) }"),
+  "fasthttp fetch": fasthttp(`fetch: ${countBody}`),
+  "fasthttp byob 1M": fasthttp(`fetch: async (r) => {
       const reader = r.body.getReader({ mode: "byob" });
       let buf = new Uint8Array(1024 * 1024), n = 0;
       for (;;) {
@@ -81,26 +72,11 @@ const SERVERS: Record<string, string> = {
         buf = new Uint8Array(value.buffer);
       }
       return new Response(String(n));
-    }});
-    const done = s.run(); console.log("port " + s.port); await done;`,
+    }`),
   "Bun.serve": `
-    const s = Bun.serve({ hostname: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, async fetch(r) {
-      let n = 0;
-      for await (const c of r.body) n += c.length;
-      return new Response(String(n));
-    }});
+    const s = Bun.serve({ hostname: "127.0.0.1", port: 0, maxRequestBodySize: 2 ** 34, fetch: ${countBody} });
     console.log("port " + s.port);`,
 };
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
-}
-
-function peakRss(pid: number): number {
-  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
-}
 
 /** One connection sending `uploads` bodies of `mib` MiB; resolves with the bytes the server counted. */
 async function client(port: number, block: Uint8Array): Promise<number> {
@@ -145,12 +121,13 @@ async function measure(name: string): Promise<{ mibs: number; cpuPerGiB: number;
   const serverPid = proc.pid; // taskset execs the server: same process
   const block = new Uint8Array(MIB).fill(97);
   await client(port, block); // warm-up
-  const cpu0 = cpuSeconds(serverPid);
+  resetPeakRss(serverPid); // the peak of the measured uploads alone, where Linux allows it
+  const cpu0 = cpuSeconds(serverPid) ?? 0;
   const t0 = performance.now();
   const counts = await Promise.all(Array.from({ length: conns }, () => client(port, block)));
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(serverPid) - cpu0;
-  const rss = peakRss(serverPid);
+  const cpu = (cpuSeconds(serverPid) ?? 0) - cpu0;
+  const rss = (peakRssKiB(serverPid) ?? 0) * 1024;
   proc.kill();
   await proc.exited;
   const total = conns * uploads * mib * MIB;
