@@ -55,6 +55,12 @@ export class Loop {
   /** The batch being run: its rows (0: none; the core is polled for the next), and the first row not yet run. */
   #rows = 0;
   #next = 0;
+  /**
+   * Empty polls in a row, across drains: the count that sends the loop to sleep is kept when a
+   * slice ends, so that polls slow enough (strace, a loaded VM) to use up a slice before
+   * IDLE_POLLS empty ones still get there, instead of rescheduling forever at 100% CPU.
+   */
+  #idle = 0;
   /** A graceful stop asked for while a batch was unfinished: told to the core once the batch is done. */
   #stopLater = false;
 
@@ -151,7 +157,6 @@ export class Loop {
     const core = ctx.core;
     this.#draining = true;
     const deadline = performance.now() + SLICE_MS;
-    let idle = 0;
     try {
       for (;;) {
         let n = this.#rows;
@@ -165,7 +170,7 @@ export class Loop {
         if (n > 0) {
           const done = this.#batch(core, srv, deadline);
           if (this.#trace !== null) this.#trace.take(srv);
-          idle = 0;
+          this.#idle = 0;
           if (!done) {
             // Out of time mid-batch: what ran is flushed; the rest runs after Bun's event loop has had its turn.
             if (this.#events.active) this.#events.pump(core, srv);
@@ -178,14 +183,11 @@ export class Loop {
         } else if (n < 0) {
           console.error(`fasthttp: poll failed: ${describeError(n)}`);
           break;
-        } else if (++idle >= IDLE_POLLS) {
+        } else if (++this.#idle >= IDLE_POLLS) {
+          this.#idle = 0;
           break;
         }
         if (performance.now() >= deadline) {
-          // Out of time right after an empty poll: the loop is idle, not busy, so it sleeps (arms the
-          // wake-up) instead of coming straight back. Polls slow enough (strace, a loaded VM) to use up
-          // the slice before IDLE_POLLS empty ones would otherwise reschedule forever at 100% CPU.
-          if (n === 0) break;
           this.schedule();
           return;
         }
