@@ -156,3 +156,30 @@ describe("examples/fasthttp", () => {
     expect(example.stderr()).toBe("");
   }, 20_000);
 });
+
+describe("examples/upload.ts", () => {
+  test("answers the size and SHA-256 of a streamed upload (Content-Length and chunked) and of a small one; 405 for GET", async () => {
+    const ex = await spawnExample("upload.ts");
+    const body = new Uint8Array(3 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7919) & 255;
+    const sha = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    const url = `http://127.0.0.1:${ex.port}/file.bin`;
+    expect(await (await fetch(url, { method: "PUT", body })).text()).toBe(`${body.length} bytes, sha256 ${sha}\n`);
+    const chunked = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let at = 0; at < body.length; at += 100_000) c.enqueue(body.slice(at, at + 100_000));
+        c.close();
+      },
+    });
+    expect(await (await fetch(url, { method: "POST", body: chunked })).text()).toBe(`${body.length} bytes, sha256 ${sha}\n`);
+    const small = new Uint8Array([1, 2, 3]);
+    expect(await (await fetch(url, { method: "POST", body: small })).text()).toBe(
+      `3 bytes, sha256 ${new Bun.CryptoHasher("sha256").update(small).digest("hex")}\n`,
+    );
+    const get = await fetch(url);
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST, PUT");
+    expect(await ex.stop()).toBe(0);
+    expect(ex.stderr()).toBe("");
+  }, 30_000);
+});
