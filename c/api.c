@@ -371,9 +371,17 @@ int fh_respond_file(fh_server *s, int fd, int gen, int seq, int slab, int data_s
  * 100 Continue; taking bytes reopens the window, and when it is empty one
  * read is tried at once, before waiting for the next poll.
  */
+/* Whether body b is no longer that of a live connection fd/gen (a call that
+ * may close or finish it has just run). */
+static int fh_body_lost(fh_server *s, int fd, int gen, fh_body *b) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    return c == NULL || c->body != b;
+}
+
 int fh_body_read(fh_server *s, int fd, int gen, int seq, uint8_t *dst, int cap, int32_t *state) {
     fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
     fh_body *b = c != NULL ? c->body : NULL;
+    fh_seg *held;
     size_t n;
     state[0] = FH_B_GONE;
     state[1] = 0;
@@ -383,31 +391,23 @@ int fh_body_read(fh_server *s, int fd, int gen, int seq, uint8_t *dst, int cap, 
     s->now_ms = fh_now_ms();
     if (b->draining) return 0; /* answered: the rest is not the handler's */
     b->poked = 0;
-    if (b->held_cont) {
-        uint32_t idx = 0;
-        fh_seg *g = fh_seg_find(c, b->cont_seq, &idx);
-        b->held_cont = 0;
+    held = fh_body_held(c);
+    if (held != NULL) {
+        held->ready = 1; /* the handler reads: the client may send the body */
         fh_body_keep(c);
-        if (g != NULL && g->held && !g->ready) {
-            g->ready = 1;
-            if (fh_at_head(c, idx) && !c->blocked) fh_conn_flush(s, c);
-            if (fh_lookup(s, fd, (uint32_t)gen) != c || c->body != b) return 0;
-        }
+        if (!c->blocked) fh_conn_flush(s, c); /* now, or once the answers before it have left */
+        if (fh_body_lost(s, fd, gen, b)) return 0;
     }
     n = 0;
     if (b->dec == 0) {
         ssize_t r = fh_body_recv_into(s, c, dst, (size_t)cap);
         if (r < 0) return 0; /* closed */
         n = (size_t)r;
-        if (n == 0 && fh_body_pull(s, c) < 0 && (fh_lookup(s, fd, (uint32_t)gen) != c || c->body != b)) return 0;
+        if (n == 0 && fh_body_pull(s, c) < 0 && fh_body_lost(s, fd, gen, b)) return 0;
     }
     if (n == 0 && b->dec > 0) {
         n = b->dec < (size_t)cap ? b->dec : (size_t)cap;
-        memcpy(dst, c->rbuf, n);
-        memmove(c->rbuf, c->rbuf + n, c->rlen - n);
-        c->rlen -= n;
-        b->dec -= n;
-        b->raw -= n;
+        fh_body_take(c, dst, n);
     }
     if (b->error != 0) {
         state[0] = b->dec > 0 ? FH_B_MORE : FH_B_FAILED;
@@ -421,7 +421,7 @@ int fh_body_read(fh_server *s, int fd, int gen, int seq, uint8_t *dst, int cap, 
         fh_conn_settle(s, c);
     } else {
         state[0] = FH_B_MORE;
-        state[3] = fh_body_keeps(b) ? FH_REQ_KEEP_ALIVE : 0;
+        state[3] = fh_body_keeps(c) ? FH_REQ_KEEP_ALIVE : 0;
         if (b->dec == 0) b->wanted = 1;
         if (n > 0) {
             c->last_ms = s->now_ms; /* the stall clock runs from when the window reopened */

@@ -33,6 +33,33 @@ static int fh_body_reading(fh_conn *c) {
            !b->gone && !b->poked && c->rlen < FH_BODY_WINDOW;
 }
 
+/* The held 100 Continue of c's body (the place right before its request's),
+ * while it is held; else NULL. */
+static fh_seg *fh_body_held(fh_conn *c) {
+    fh_seg *g = fh_seg_find(c, c->body->seq - 1, NULL);
+    return g != NULL && g->held && !g->ready ? g : NULL;
+}
+
+/* Whether the reader may read the socket itself, straight into its buffer
+ * (fh_body_recv_into): a Content-Length body in its data, nothing buffered,
+ * and reading. */
+static int fh_body_direct(fh_conn *c) {
+    fh_body *b = c->body;
+    return !b->frame.chunked && b->frame.phase == FH_BF_DATA && c->rlen == 0 && fh_body_reading(c);
+}
+
+/* Removes the first n decoded bytes from the window (copied to dst first,
+ * unless dst is NULL: dropped). */
+static void fh_body_take(fh_conn *c, uint8_t *dst, size_t n) {
+    fh_body *b = c->body;
+    if (n == 0) return;
+    if (dst != NULL) memcpy(dst, c->rbuf, n);
+    memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+    c->rlen -= n;
+    b->dec -= n;
+    b->raw -= n;
+}
+
 /* Tells JavaScript (FH_EV_BODY) when it waits and there is something to take:
  * data, the end, a failure. */
 static void fh_body_notify(fh_server *s, fh_conn *c) {
@@ -67,10 +94,11 @@ static void fh_body_fail(fh_server *s, fh_conn *c, int status) {
 /* Whether an answer given now would leave the connection open: the request
  * wants it, and the body has ended, or what is left of it is known, at most
  * FH_BODY_DRAIN, and coming (no 100 Continue held back). */
-static int fh_body_keeps(fh_body *b) {
+static int fh_body_keeps(fh_conn *c) {
+    fh_body *b = c->body;
     if (!b->keep || b->error != 0 || b->gone) return 0;
     if (b->frame.phase == FH_BF_DONE) return 1;
-    return !b->frame.chunked && b->frame.left <= FH_BODY_DRAIN && !b->held_cont;
+    return !b->frame.chunked && b->frame.left <= FH_BODY_DRAIN && fh_body_held(c) == NULL;
 }
 
 /* Sets the keep-alive an answer would get now on the request's place (until
@@ -80,7 +108,7 @@ static void fh_body_keep(fh_conn *c) {
     fh_body *b = c->body;
     fh_seg *g = fh_seg_find(c, b->seq, NULL);
     if (g == NULL || g->ready) return;
-    if (fh_body_keeps(b)) g->req |= FH_REQ_KEEP_ALIVE;
+    if (fh_body_keeps(c)) g->req |= FH_REQ_KEEP_ALIVE;
     else g->req &= ~FH_REQ_KEEP_ALIVE;
 }
 
@@ -93,12 +121,7 @@ static int fh_body_frame_more(fh_server *s, fh_conn *c) {
         fh_body_fail(s, c, st);
         return -1;
     }
-    if (b->draining && b->dec > 0) {
-        memmove(c->rbuf, c->rbuf + b->dec, c->rlen - b->dec);
-        c->rlen -= b->dec;
-        b->raw -= b->dec;
-        b->dec = 0;
-    }
+    if (b->draining) fh_body_take(c, NULL, b->dec);
     fh_body_keep(c);
     if (b->draining && b->frame.phase == FH_BF_DONE) {
         fh_body_finish(s, c); /* drained: parse on */
@@ -113,7 +136,7 @@ static int fh_body_frame_more(fh_server *s, fh_conn *c) {
  * (frame.c): c->rbuf holds what followed the head. Enters FH_BODY and frames
  * those bytes. Returns 0, or -1 when the connection was closed.
  */
-static int fh_body_begin(fh_server *s, fh_conn *c, const fh_head *h, uint32_t seq, int cont) {
+static int fh_body_begin(fh_server *s, fh_conn *c, const fh_head *h, uint32_t seq) {
     fh_body *b = calloc(1, sizeof(fh_body));
     fh_seg *g = fh_seg_find(c, seq, NULL);
     if (b == NULL || g == NULL) {
@@ -123,10 +146,6 @@ static int fh_body_begin(fh_server *s, fh_conn *c, const fh_head *h, uint32_t se
     }
     b->seq = seq;
     b->keep = g->req & FH_REQ_KEEP_ALIVE;
-    if (cont) {
-        b->held_cont = 1;
-        b->cont_seq = seq - 1;
-    }
     fh_body_frame_init(&b->frame, (h->flags & FH_REQ_CHUNKED) != 0, h->content_length < 0 ? 0 : h->content_length);
     c->body = b;
     c->need = 0;
@@ -168,13 +187,11 @@ static int fh_body_pull(fh_server *s, fh_conn *c) {
 static ssize_t fh_body_recv_into(fh_server *s, fh_conn *c, uint8_t *dst, size_t cap) {
     fh_body *b = c->body;
     ssize_t r;
-    if (b->frame.chunked || b->frame.phase != FH_BF_DATA || c->rlen != 0 || !fh_body_reading(c)) return 0;
+    if (!fh_body_direct(c)) return 0;
     if ((int64_t)cap > b->frame.left) cap = (size_t)b->frame.left;
     r = fh_recv(c->fd, dst, cap);
     if (r > 0) {
-        b->frame.left -= r;
-        b->frame.total += r;
-        if (b->frame.left == 0) b->frame.phase = FH_BF_DONE;
+        fh_body_frame_passed(&b->frame, r);
         c->last_ms = s->now_ms;
         fh_body_keep(c);
         return r;
@@ -194,7 +211,7 @@ static void fh_body_recv(fh_server *s, fh_conn *c, int mask) {
         fh_conn_close(s, c); /* a reset, or shut both ways: the client is gone */
         return;
     }
-    if (b->wanted && !b->frame.chunked && b->frame.phase == FH_BF_DATA && c->rlen == 0 && fh_body_reading(c)) {
+    if (b->wanted && fh_body_direct(c)) {
         b->wanted = 0;
         b->poked = 1; /* not watched again until the reader has read */
         fh_notify(s, FH_EV_BODY, c, b->seq);
@@ -236,12 +253,7 @@ static void fh_body_answered(fh_server *s, fh_conn *c) {
     b->draining = 1;
     b->wanted = 0;
     b->poked = 0;
-    if (b->dec > 0) {
-        memmove(c->rbuf, c->rbuf + b->dec, c->rlen - b->dec);
-        c->rlen -= b->dec;
-        b->raw -= b->dec;
-        b->dec = 0;
-    }
+    fh_body_take(c, NULL, b->dec);
     if (b->frame.phase == FH_BF_DONE) fh_body_finish(s, c);
 }
 

@@ -160,6 +160,14 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
     return (int64_t)i;
 }
 
+/* n bytes of the data expected (f->left) have passed: the phase moves on at
+ * the end of the data (to the chunk's CRLF, or the end of the body). */
+static void fh_body_frame_passed(fh_body_frame *f, int64_t n) {
+    f->left -= n;
+    f->total += n;
+    if (f->left == 0) f->phase = f->chunked ? FH_BF_DATA_END : FH_BF_DONE;
+}
+
 /* Starts framing a body: `chunked`, or `length` bytes (Content-Length). */
 static void fh_body_frame_init(fh_body_frame *f, int chunked, int64_t length) {
     memset(f, 0, sizeof(*f));
@@ -198,9 +206,7 @@ static int fh_body_feed(fh_body_frame *f, uint8_t *buf, size_t len, size_t *dec,
             if (*dec != at) memmove(buf + *dec, buf + at, n);
             *dec += n;
             *raw += n;
-            f->left -= (int64_t)n;
-            f->total += (int64_t)n;
-            if (f->left == 0) f->phase = f->chunked ? FH_BF_DATA_END : FH_BF_DONE;
+            fh_body_frame_passed(f, (int64_t)n);
             continue;
         }
         case FH_BF_DATA_END:

@@ -76,8 +76,7 @@ typedef struct fh_seg {
  * client waits); fh_body_read takes data and reading resumes.
  */
 typedef struct fh_body {
-    uint32_t seq;        /* the request's place */
-    uint32_t cont_seq;   /* its held 100 Continue (held_cont) */
+    uint32_t seq;        /* the request's place (a held 100 Continue, if any, is the one before it) */
     fh_body_frame frame;
     size_t dec;          /* rbuf[0, dec): decoded, not yet taken */
     size_t raw;          /* rbuf[raw, rlen): not yet framed (after the end: what follows it) */
@@ -85,7 +84,6 @@ typedef struct fh_body {
     int error;           /* the status the body failed with (400, 408, 413, 431), or 0 */
     uint8_t gone;        /* the connection is past reading it (closing, lingering) */
     uint8_t wanted;      /* JavaScript waits for data: FH_EV_BODY when some comes */
-    uint8_t held_cont;   /* cont_seq is a held 100 Continue */
     uint8_t draining;    /* answered first: the rest (at most FH_BODY_DRAIN) is read and dropped */
     uint8_t poked;       /* told JavaScript the socket has body bytes, left there for it to read
                             straight into its buffer (fh_body_recv_into); not read until it does */
@@ -211,7 +209,7 @@ static int fh_seg_own(fh_seg *g);
 static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n, int chunked);
 
 /* body.c */
-static int fh_body_begin(fh_server *s, fh_conn *c, const fh_head *h, uint32_t seq, int cont);
+static int fh_body_begin(fh_server *s, fh_conn *c, const fh_head *h, uint32_t seq);
 static void fh_body_recv(fh_server *s, fh_conn *c, int mask);
 static void fh_body_fail(fh_server *s, fh_conn *c, int status);
 static void fh_body_answered(fh_server *s, fh_conn *c);

@@ -105,7 +105,6 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
     size_t slab_size = s->pool.slab_size;
     fh_head streamed;       /* the head of a request whose body streams */
     uint32_t streamed_seq = 0;
-    int streamed_held = 0;  /* its 100 Continue is held until the handler reads (none was sent) */
     streamed.head_len = 0;
     c->need = 0;
     while ((c->state == FH_READING || c->state == FH_ANSWERING) && !c->hold && pos < len) {
@@ -161,21 +160,7 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
             body_len = cl > 0 && (size_t)r + (size_t)cl > slab_size ? -1 : cl;
             total = (size_t)r + (size_t)(body_len < 0 ? 0 : cl);
         }
-        if (body_len < 0) {
-            int rd = fh_dispatch(s, c, p, &h, total, -1);
-            if (rd == -2) return; /* closed */
-            if (rd < 0) {
-                waiting = 1;
-                break;
-            }
-            streamed = h;
-            streamed_seq = c->seq_next - 1;
-            streamed_held = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
-            pos += total;
-            c->continued = 0;
-            break;
-        }
-        if (total > avail) {
+        if (body_len >= 0 && total > avail) {
             c->need = total;
             cont = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
             break;
@@ -188,6 +173,11 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
         }
         c->continued = 0;
         pos += total;
+        if (body_len < 0) { /* its body is read from here on (body.c): nothing after it is parsed yet */
+            streamed = h;
+            streamed_seq = c->seq_next - 1;
+            break;
+        }
         if (!(h.flags & FH_REQ_KEEP_ALIVE)) {
             last = 1;
             break;
@@ -220,7 +210,7 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
         c->rcap = 0;
     }
     if (streamed.head_len > 0) {
-        if (fh_body_begin(s, c, &streamed, streamed_seq, streamed_held) < 0) return;
+        if (fh_body_begin(s, c, &streamed, streamed_seq) < 0) return;
         if (c->state != FH_BODY) return; /* failed at once: answered, and written */
     } else if (err != 0) {
         if (fh_answer_status(s, c, NULL, err, err_req, 1) < 0) return;

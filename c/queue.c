@@ -66,10 +66,7 @@ static void fh_seg_pop(fh_server *s, fh_conn *c) {
 /* Drops held places (a streamed body's 100 Continue) at the head whose
  * request has been answered first: the client need not send the body. */
 static void fh_skip_held(fh_server *s, fh_conn *c) {
-    while (c->qlen > 1 && fh_seg_at(c, 0)->held && !fh_seg_at(c, 0)->ready && fh_seg_at(c, 1)->ready) {
-        fh_seg_pop(s, c);
-        if (c->body != NULL) c->body->held_cont = 0;
-    }
+    while (c->qlen > 1 && fh_seg_at(c, 0)->held && !fh_seg_at(c, 0)->ready && fh_seg_at(c, 1)->ready) fh_seg_pop(s, c);
 }
 
 /* Drops every answer not yet written, telling JavaScript about those it

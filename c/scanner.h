@@ -70,6 +70,7 @@ typedef struct fh_body_frame {
     uint8_t phase;   /* FH_BF_* */
 } fh_body_frame;
 static void fh_body_frame_init(fh_body_frame *f, int chunked, int64_t length);
+static void fh_body_frame_passed(fh_body_frame *f, int64_t n);
 static int fh_body_feed(fh_body_frame *f, uint8_t *buf, size_t len, size_t *dec, size_t *raw, int64_t max_body,
                         size_t max_line);
 

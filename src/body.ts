@@ -101,8 +101,6 @@ export class BodyReader {
   #ended = false;
   #error: BodyError | null = null;
   #wake: (() => void) | null = null;
-  /** Bytes read so far. */
-  received = 0;
 
   /**
    * @internal `onKeep` gets, after every read, the REQ_KEEP_ALIVE an answer
@@ -117,11 +115,6 @@ export class BodyReader {
     this._key = `${fd}:${gen}:${seq}`;
   }
 
-  /** Whether the body has been read to its end. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   /**
    * The next bytes of the body, or null at its end: a new Uint8Array (the
    * caller's to keep), or with `into`, a view of the first bytes of `into`
@@ -130,7 +123,7 @@ export class BodyReader {
    */
   async read(into?: Uint8Array): Promise<Uint8Array | null> {
     for (;;) {
-      const got = this.readNow(into);
+      const got = this.#readNow(into);
       if (got !== undefined) return got;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
@@ -143,7 +136,7 @@ export class BodyReader {
    * What {@link read} would give without waiting: bytes, null at the end,
    * or undefined when nothing has come yet. Throws a {@link BodyError}.
    */
-  readNow(into?: Uint8Array): Uint8Array | null | undefined {
+  #readNow(into?: Uint8Array): Uint8Array | null | undefined {
     if (this.#ended) return null;
     if (this.#error !== null) throw this.#error;
     const host = this.#host;
@@ -164,7 +157,6 @@ export class BodyReader {
       host.pump(); // a client that left aborts its request (req.signal) before the reader rejects, as in Bun.serve
     }
     if (n > 0) {
-      this.received += n;
       if (into !== undefined) return into.subarray(0, n);
       if ((sinceGc += n) >= GC_EVERY) {
         sinceGc = 0;

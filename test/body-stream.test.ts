@@ -7,31 +7,19 @@
  * runs this file again with FASTHTTP_BACKEND=kqueue).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { Hono } from "hono";
+import { peakRssKiB, resetPeakRss } from "../bench/lib/proc.ts";
 import { BodyError, fetchHandler, type HttpRequest } from "../src/index.ts";
+import { rssBytes } from "./helpers/child-server.ts";
+import { bytesOf } from "./helpers/upload-server.ts";
 import { Client, cleanup, concat, sleep, startServer, text, until, utf8, withTimeout } from "./helpers/net.ts";
 
 afterEach(cleanup);
 
 const kqueue = process.env.FASTHTTP_BACKEND === "kqueue";
 const MiB = 1024 * 1024;
-
-/** A deterministic pseudo-random block (xorshift32), the same for the same seed. */
-function block(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  const words = new Uint32Array(out.buffer);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  return out;
-}
 
 /** The chunked framing of `data` as one chunk. */
 function chunk(data: Uint8Array | string): Uint8Array {
@@ -56,7 +44,7 @@ async function upload(port: number, blocks: number, chunked: boolean): Promise<{
   const t0 = performance.now();
   socket.write(`POST / HTTP/1.1\r\nHost: x\r\n${framing}\r\nConnection: close\r\n\r\n`);
   const h = new Bun.CryptoHasher("sha256");
-  const base = block(MiB, 7);
+  const base = bytesOf(MiB, 7);
   for (let i = 0; i < blocks; i++) {
     base[0] = i & 255; // each block differs
     base[1] = (i >> 8) & 255;
@@ -85,21 +73,12 @@ async function bodyServer(mode: "raw" | "raw-into" | "hono" | "hono-byob", max: 
     out += new TextDecoder().decode(value);
   }
   const port = Number(/port (\d+)/.exec(out)![1]);
-  const status = () => readFileSync(`/proc/${proc.pid}/status`, "utf8");
-  const kib = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status())![1]) * 1024;
   return {
     port,
-    rss: () => kib("VmRSS"),
-    peak: () => kib("VmHWM"),
+    rss: () => rssBytes(proc.pid),
+    peak: () => (peakRssKiB(proc.pid) ?? 0) * 1024,
     /** Resets the peak RSS (Linux: clear_refs 5); false where that is not allowed. */
-    resetPeak(): boolean {
-      try {
-        writeFileSync(`/proc/${proc.pid}/clear_refs`, "5");
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    resetPeak: () => resetPeakRss(proc.pid),
     async [Symbol.asyncDispose]() {
       proc.kill();
       await proc.exited;
@@ -240,7 +219,7 @@ describe("raw handlers: the two forms of a body", () => {
       return req.response(200, `${n} ${h.digest("hex")}`);
     }, { maxRequestBodySize: 128 * MiB });
     const total = 64 * MiB;
-    const data = block(total, 3);
+    const data = bytesOf(total, 3);
     const socket = await connect(s.port);
     const answer = collect(socket, 30_000);
     socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\nConnection: close\r\n\r\n`);
@@ -284,7 +263,7 @@ describe("reading into a buffer of one's own", () => {
     });
     const c = await Client.connect(s.port);
     for (const size of [3000, 100000]) {
-      const body = block(size, size);
+      const body = bytesOf(size, size);
       const r = await c.request(concat(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`, body));
       expect(r.text).toBe(`${size > 16000} ${size} ${sha256(body)}`);
     }
@@ -331,7 +310,7 @@ describe("reading into a buffer of one's own", () => {
         return new Response(`${n} ${h.digest("hex")} ${reads}`);
       }),
     );
-    const body = block(200000, 4);
+    const body = bytesOf(200000, 4);
     const c = await Client.connect(t.port);
     const r = await c.request(concat(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body));
     const [n, hash, reads] = r.text.split(" ");
@@ -343,7 +322,7 @@ describe("reading into a buffer of one's own", () => {
 
 describe("framing: Content-Length and chunked, split at every byte boundary", () => {
   // Slabs of 4096 bytes: a body of ~5 KB streams. Trailers, extensions and upper-case hex included.
-  const payload = block(5000, 11);
+  const payload = bytesOf(5000, 11);
   const pieces = [payload.subarray(0, 1), payload.subarray(1, 2100), payload.subarray(2100, 2101), payload.subarray(2101)];
   const chunkedBody = concat(
     ...pieces.map((p, i) => concat(`${p.length.toString(16).toUpperCase()}${i === 1 ? ';ext="a \\"b\\"";x' : ""}\r\n`, p, "\r\n")),
@@ -649,7 +628,7 @@ describe("the fetch adapter: request.body is a ReadableStream fed by the core", 
     const form = concat(
       `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nalice\r\n`,
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-      block(90000, 5),
+      bytesOf(90000, 5),
       `\r\n--${boundary}--\r\n`,
     );
     expect((await post("/form", `multipart/form-data; boundary=${boundary}`, form)).text).toBe("alice f.bin 90000");
@@ -688,7 +667,7 @@ describe("the fetch adapter: request.body is a ReadableStream fed by the core", 
 
   test("a streamed body echoed as the response body (new Response(request.body)) flows through", async () => {
     const t = await startServer(fetchHandler((req) => new Response(req.body)));
-    const data = block(3 * MiB, 9);
+    const data = bytesOf(3 * MiB, 9);
     const socket = await connect(t.port);
     const r = collect(socket, 10_000);
     socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${data.length}\r\nConnection: close\r\n\r\n`);

@@ -14,6 +14,7 @@
  */
 import { Hono } from "hono";
 import { newServer } from "../../src/index.ts";
+import { hashChunks } from "./upload-server.ts";
 
 const [mode = "raw", max = String(2 ** 31)] = process.argv.slice(2);
 const maxRequestBodySize = Number(max);
@@ -31,13 +32,8 @@ async function* byob(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Arra
 }
 
 async function hashOf(chunks: AsyncIterable<Uint8Array>): Promise<string> {
-  const h = new Bun.CryptoHasher("sha256");
-  let n = 0;
-  for await (const c of chunks) {
-    h.update(c);
-    n += c.length;
-  }
-  return `${n} ${h.digest("hex")}`;
+  const { bytes, hex } = await hashChunks(chunks);
+  return `${bytes} ${hex}`;
 }
 
 const into = new Uint8Array(256 * 1024);

@@ -50,6 +50,19 @@ function framing(req: HttpRequest): string {
   return cl !== undefined ? `length ${cl}` : "none";
 }
 
+/** The size, SHA-256 (hex) and number of the chunks of a body, read as it streams. */
+export async function hashChunks(chunks: AsyncIterable<Uint8Array>): Promise<{ bytes: number; hex: string; count: number }> {
+  const hash = new Bun.CryptoHasher("sha256");
+  let bytes = 0;
+  let count = 0;
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    count++;
+  }
+  return { bytes, hex: hash.digest("hex"), count };
+}
+
 /** `${bytes} ${sha256hex}` of a body read with bodyStream(); `GET /` is the page. */
 export async function uploadHandler(req: HttpRequest): Promise<Uint8Array> {
   const method = req.string(req.method);
@@ -60,15 +73,8 @@ export async function uploadHandler(req: HttpRequest): Promise<Uint8Array> {
   if (method !== "POST" && method !== "PUT") return req.response(405, "POST or PUT a body\n");
   const streamed = req.bodyStreamed;
   const how = framing(req);
-  const hash = new Bun.CryptoHasher("sha256");
-  let bytes = 0;
-  let chunks = 0;
-  for await (const chunk of req.bodyStream()) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    chunks++;
-  }
-  return req.response(200, `${bytes} ${hash.digest("hex")}`, {
+  const { bytes, hex, count: chunks } = await hashChunks(req.bodyStream());
+  return req.response(200, `${bytes} ${hex}`, {
     "Content-Type": "text/plain",
     "X-Body-Streamed": String(streamed),
     "X-Body-Framing": how,
