@@ -67,7 +67,10 @@ export class LocalProbe implements Probe {
     return g.released.promise;
   }
 
-  async values(key: string): Promise<unknown[]> {
+  async values(key: string, count: number): Promise<unknown[]> {
+    // Same thread: a value is noted as the handler runs, so only a handler still to come is waited for.
+    const deadline = Date.now() + WAIT_MS;
+    while ((this.#values.get(key)?.length ?? 0) < count && Date.now() < deadline) await sleep(5);
     return [...(this.#values.get(key) ?? [])];
   }
 
@@ -243,9 +246,10 @@ const FACTORIES = {
     if (path === "/slow") return sleep(150).then(() => utf8("slow"));
     return utf8(path);
   },
-  /** Answers the path after `ms` (an async handler for every request). */
-  delayedEcho: (_: Probe, ms: number) => async (req: HttpRequest) => {
+  /** Notes the path under "delayed" as it starts, then answers it after `ms` (an async handler for every request). */
+  delayedEcho: (probe: Probe, ms: number) => async (req: HttpRequest) => {
     const path = req.string(req.path);
+    probe.record("delayed", path);
     await sleep(ms);
     return utf8(path);
   },

@@ -508,7 +508,8 @@ export function runCoreSuite(options: CoreSuiteOptions): void {
         const { server, port, done } = await start(H.delayedEcho(100));
         const client = await Client.connect(port);
         await client.write(concat(...["/1", "/2", "/3", "/4", "/5"].map((p) => httpRequest("GET", p))));
-        await sleep(30);
+        // In flight: every handler has started (a fixed sleep left a loop under load not yet reading them).
+        expect(await probe.values("delayed", 5)).toEqual(["/1", "/2", "/3", "/4", "/5"]);
         const stopping = server.stop();
         const res = await client.next(5, { timeoutMs: 3000 });
         expect(res.map((r) => r.text)).toEqual(["/1", "/2", "/3", "/4", "/5"]);
