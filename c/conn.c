@@ -207,6 +207,7 @@ static fh_conn *fh_conn_new(fh_server *s, int fd) {
     }
     c->mask = FH_READABLE;
     c->since_ms = c->last_ms = s->now_ms;
+    c->idle_ms = -1;
     s->conns[fd] = c;
     s->nconns++;
     return c;

@@ -110,6 +110,7 @@ typedef struct fh_conn {
     fh_body *body;     /* state FH_BODY (and after, until the connection closes or parses on) */
     int64_t since_ms;  /* when the current request head (or the lingering close) began */
     int64_t last_ms;   /* the last read or write that moved bytes */
+    int64_t idle_ms;   /* this connection's idle timeout (fh_conn_timeout), or -1: the server's */
 } fh_conn;
 
 typedef struct fh_ref {
@@ -203,6 +204,7 @@ static fh_seg *fh_seg_find(fh_conn *c, uint32_t seq, uint32_t *idx);
 static uint32_t fh_seg_seq(fh_conn *c, uint32_t idx);
 static fh_seg *fh_seg_push(fh_conn *c);
 static void fh_queue_clear(fh_server *s, fh_conn *c);
+static void fh_queue_fin(fh_server *s, fh_conn *c);
 static int fh_queue_has_stream(fh_conn *c);
 static void fh_conn_flush(fh_server *s, fh_conn *c);
 static int fh_seg_own(fh_seg *g);

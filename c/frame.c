@@ -272,12 +272,15 @@ static void fh_read_aside(fh_server *s, fh_conn *c, int mask) {
             c->unparsed = 1;
         }
     } else if (r == 0) {
+        int first = !c->eof;
         c->eof = 1;
         if (raw) {
             fh_notify(s, FH_EV_END, c, fh_seg_seq(c, 0));
         } else if (fh_queue_has_stream(c)) {
             fh_conn_close(s, c); /* FIN during a stream: the client left */
             return;
+        } else if (first) {
+            fh_queue_fin(s, c);
         }
     } else if (r != -EAGAIN && r != -EWOULDBLOCK) {
         fh_conn_close(s, c); /* a reset: the client left */

@@ -52,6 +52,7 @@
 #define FH_EV_END 5    /* the peer of a taken-over connection sent FIN */
 #define FH_EV_GONE 6   /* the client of a request still waiting for its answer left */
 #define FH_EV_BODY 7   /* a streamed request body its reader waits on has data, its end or a failure */
+#define FH_EV_FIN 8    /* the client of a request still waiting for its answer half-closed (FIN): it may have left */
 #define FH_EV_SIZE 4   /* int32 per event */
 
 /* ---- a streamed request body (FH_REQ_STREAM): fh_body_read's state[0] ----- */
@@ -85,7 +86,7 @@
     X(FH_D_VERSION) X(FH_D_HEADERS) X(FH_D_BODY) X(FH_D_FLAGS) X(FH_D_TARGET) X(FH_D_RKIND) X(FH_D_ROFF)  \
     X(FH_D_RLEN) X(FH_D_RFLAGS) X(FH_D_SIZE) X(FH_R_PENDING) X(FH_R_ARENA) X(FH_R_DONE) X(FH_R_STATUS)    \
     X(FH_RF_CLOSE) X(FH_RF_RAW) X(FH_EV_TAKEN) X(FH_EV_DATA) X(FH_EV_DRAIN) X(FH_EV_CLOSED) X(FH_EV_END)  \
-    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
+    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_FIN) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
     X(FH_B_FAILED) X(FH_B_SIZE) X(FH_SEG_BYTES) X(FH_SEG_STREAM) X(FH_SEG_TAKEOVER) X(FH_SEG_FILE)        \
     X(FH_ST_CONNS) X(FH_ST_SLABS) X(FH_ST_IN_USE) X(FH_ST_HIGH_WATER) X(FH_ST_CAP) X(FH_ST_LARGE_IN_USE)  \
     X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_SIZE) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \

@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +29,31 @@
 
 /* getaddrinfo failures are reported as FH_EAI_BASE + the EAI code (negative). */
 #define FH_EAI_BASE (-10000)
+
+/* The peer of socket fd as text into out[0, cap) (NUL-terminated), with
+ * info[0] its port and info[1] its family (4 or 6), as the socket has it (an
+ * IPv4 client of a dual-stack socket is an IPv4-mapped IPv6 address, as Bun
+ * reports it). Returns the length, or -1 (no address: a socketpair). */
+static int fh_net_peer(int fd, char *out, size_t cap, int32_t *info) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    const char *r = NULL;
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        r = inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)cap);
+        info[0] = ntohs(a->sin_port);
+        info[1] = 4;
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        r = inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)cap);
+        info[0] = ntohs(a->sin6_port);
+        info[1] = 6;
+    }
+    if (r == NULL) return -1;
+    return (int)strnlen(out, cap);
+}
 
 static int fh_set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);

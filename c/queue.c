@@ -69,6 +69,17 @@ static void fh_skip_held(fh_server *s, fh_conn *c) {
     while (c->qlen > 1 && fh_seg_at(c, 0)->held && !fh_seg_at(c, 0)->ready && fh_seg_at(c, 1)->ready) fh_seg_pop(s, c);
 }
 
+/* The client half-closed (FIN) while handlers still work on its requests:
+ * each is told (FH_EV_FIN) so that it may stop, as when it leaves; an answer
+ * given anyway is still written, since a half-closed client can still read. */
+static void fh_queue_fin(fh_server *s, fh_conn *c) {
+    uint32_t i;
+    for (i = 0; i < c->qlen; i++) {
+        fh_seg *g = fh_seg_at(c, i);
+        if (!g->ready && !g->held) fh_notify(s, FH_EV_FIN, c, fh_seg_seq(c, i));
+    }
+}
+
 /* Drops every answer not yet written, telling JavaScript about those it
  * still holds: a stream's writer or a connection's taker (FH_EV_CLOSED), a
  * handler still at work (FH_EV_GONE). A place waiting for its handler keeps

@@ -98,6 +98,26 @@ void fh_server_limits(fh_server *s, double header_ms, double idle_ms, double wri
 
 int fh_server_port(fh_server *s) { return s->port; }
 
+/* Sets connection fd/gen's idle timeout (ms, 0: none, -1: the server's
+ * again), as Bun's server.timeout(request, seconds) does; the sweep runs
+ * often enough for it. Returns 0, or -1 when the connection is gone. */
+int fh_conn_timeout(fh_server *s, int fd, int gen, double ms) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    if (c == NULL || c->state == FH_LINGERING || ms < -1) return -1;
+    c->idle_ms = (int64_t)ms;
+    if (c->idle_ms > 0 && c->idle_ms / 4 < s->sweep_ms) s->sweep_ms = (int)(c->idle_ms / 4 < 10 ? 10 : c->idle_ms / 4);
+    return 0;
+}
+
+/* The peer address of connection fd/gen: its text into out[0, cap), the port in info[0] and the family
+ * (4 or 6) in info[1]. Returns the text's length, or -1 when the connection
+ * is gone or has no address (a socketpair). */
+int fh_peer(fh_server *s, int fd, int gen, uint8_t *out, int cap, int32_t *info) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    if (c == NULL || c->state == FH_LINGERING || out == NULL || info == NULL || cap < 1) return -1;
+    return fh_net_peer(c->fd, (char *)out, (size_t)cap, info);
+}
+
 /* Adds a slab of at least `need` bytes to the arena that begins with `head`
  * (JavaScript's arena outgrew what it had). Returns its id, or -1. */
 int fh_arena_grow(fh_server *s, int head, double need) {

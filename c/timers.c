@@ -6,7 +6,11 @@
  * and what it does to a connection follows from its state.
  */
 
+/* The idle timeout of c (ms, 0: none): its own (fh_conn_timeout) or the server's. */
+static int64_t fh_idle_of(fh_server *s, fh_conn *c) { return c->idle_ms >= 0 ? c->idle_ms : s->idle_to_ms; }
+
 static void fh_sweep_conn(fh_server *s, fh_conn *c, int64_t now) {
+    int64_t idle = fh_idle_of(s, c);
     if (c->state == FH_LINGERING) {
         if (now - c->since_ms > FH_LINGER_MS) fh_conn_close(s, c);
         return;
@@ -27,7 +31,7 @@ static void fh_sweep_conn(fh_server *s, fh_conn *c, int64_t now) {
     if (c->state == FH_BODY) {
         /* A body that stops coming while there is room for it: 408. (A full
          * window is the handler's to take: its time is its own.) */
-        if (fh_body_reading(c) && s->idle_to_ms > 0 && now - c->last_ms > s->idle_to_ms) fh_body_fail(s, c, 408);
+        if (fh_body_reading(c) && idle > 0 && now - c->last_ms > idle) fh_body_fail(s, c, 408);
         return;
     }
     if (c->state != FH_READING) return; /* a handler, a stream or a taker is at work: its time is its own */
@@ -35,9 +39,9 @@ static void fh_sweep_conn(fh_server *s, fh_conn *c, int64_t now) {
         /* Part of a request: the head has headerTimeout from its first byte
          * (the slowloris defence); a body must keep moving. */
         int late = c->need == 0 ? (s->header_to_ms > 0 && now - c->since_ms > s->header_to_ms)
-                                : (s->idle_to_ms > 0 && now - c->last_ms > s->idle_to_ms);
+                                : (idle > 0 && now - c->last_ms > idle);
         if (late && fh_answer_status(s, c, NULL, 408, 0, 1) == 0) fh_conn_flush(s, c);
-    } else if (s->idle_to_ms > 0 && now - c->last_ms > s->idle_to_ms) {
+    } else if (idle > 0 && now - c->last_ms > idle) {
         fh_conn_linger(s, c); /* an idle keep-alive connection */
     }
 }

@@ -11,12 +11,79 @@ import type { HttpRequest } from "./request.ts";
  */
 export type Handler<S = void> = (req: HttpRequest, state: S) => Uint8Array | Promise<Uint8Array>;
 
+/** An address as Bun gives it (`server.requestIP()`). */
+export interface SocketAddress {
+  address: string;
+  family: "IPv4" | "IPv6";
+  port: number;
+}
+
+/**
+ * The `server` a fetch app gets as its second argument, Bun's `Server`
+ * surface for the loop that serves the request (with `workers`, each worker
+ * has its own). Where Bun's needs what fasthttp does not have yet, it says
+ * so: `upgrade()` throws, as Bun.serve's does without a `websocket` handler,
+ * and `publish()` / `subscriberCount()` report no subscribers. `state` is
+ * fasthttp's own: what `makeState` made for this loop (Hono: `c.env.state`).
+ */
+export interface FetchServer<S = void> {
+  /** What `makeState` made for this loop (undefined without it). */
+  readonly state: S;
+  /** The bound port. */
+  readonly port: number;
+  /** The host it was told to bind (`host`; default "::"). */
+  readonly hostname: string;
+  /** `http://hostname:port/` (an IPv6 host in brackets). */
+  readonly url: URL;
+  /** The bound address. */
+  readonly address: SocketAddress;
+  /** Always false: fasthttp renders no development error pages. */
+  readonly development: boolean;
+  /** Empty, as Bun's default. */
+  readonly id: string;
+  /** "http". */
+  readonly protocol: string;
+  /** Requests this loop's app is answering: called, and not yet written in full (a stream until its last chunk). */
+  readonly pendingRequests: number;
+  /** WebSocket connections not yet open: 0 (not served yet). */
+  readonly pendingWebSockets: number;
+  /** The client's address, or null when its connection is gone or the request is not this server's. */
+  requestIP(request: Request): SocketAddress | null;
+  /**
+   * Sets the idle timeout of the request's connection in seconds (0: none):
+   * how long it may sit idle after this answer, or stall while sending a
+   * body. A handler's time and a streamed response's are their own.
+   */
+  timeout(request: Request, seconds: number): void;
+  /** Upgrades to a WebSocket: not served yet, so it throws (as Bun.serve without `websocket`). */
+  upgrade(request: Request, options?: unknown): boolean;
+  /** Publishes to a WebSocket topic: nobody subscribes yet, so 0 bytes go out. */
+  publish(topic: string, data: unknown, compress?: boolean): number;
+  /** Subscribers of a WebSocket topic: 0. */
+  subscriberCount(topic: string): number;
+  /** Calls the app as a client's request would. */
+  fetch(request: Request | string): Promise<Response>;
+  /** Stops the server (with `closeActiveConnections`, at once). */
+  stop(closeActiveConnections?: boolean): Promise<void>;
+  /** The server keeps the process alive (the default). */
+  ref(): void;
+  /** The process may exit while the server runs. */
+  unref(): void;
+}
+
 /**
  * A web-standard handler, as `Bun.serve`'s `fetch` (Hono's `app.fetch`):
- * a `Request` in, a `Response` (or a promise of one) out. `state` is what
- * `makeState` made for the loop (Hono's `env`); undefined without it.
+ * a `Request` in, a `Response` (or a promise of one) out. `server` is Bun's
+ * server argument (Hono's `env`); `server.state` is what `makeState` made
+ * for the loop, undefined without it.
  */
-export type FetchHandler<S = void> = (request: Request, state: S) => Response | Promise<Response>;
+export type FetchHandler<S = void> = (request: Request, server: FetchServer<S>) => Response | Promise<Response>;
+
+/**
+ * As Bun.serve's `error`: called with what a fetch app threw or rejected
+ * with; a Response it returns is sent instead of the 500.
+ */
+export type ErrorHandler = (error: Error) => Response | Promise<Response> | undefined | void;
 
 /** Which loop a `makeState` call is for: worker `index` of `count` (0 of 1 without workers). */
 export interface WorkerInfo {
@@ -39,6 +106,8 @@ export interface ServerConfig<S = void> {
    * A web-standard app instead of `handler`: `fetch: app.fetch` serves a Hono app (src/adapter/; README "Web-standard apps").
    */
   fetch?: FetchHandler<S>;
+  /** With `fetch`: answers what the app threw, as Bun.serve's `error` (a Response, else the 500). */
+  error?: ErrorHandler;
   /** TCP port; `0` picks a free one (see `server.port`). Default 3000. */
   port?: number;
   /** Address or name to bind. Default `"::"`: every interface, IPv4 and IPv6. */
@@ -81,7 +150,7 @@ export interface ServerConfig<S = void> {
 }
 
 /** A config with every default filled in (what one loop needs besides its handler; the workers' options stay as given). */
-export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler">>;
+export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler" | "error">>;
 
 /** The options src/workers.ts reads; a loop ignores them. */
 type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
@@ -89,6 +158,7 @@ type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
 const KNOWN = new Set([
   "handler",
   "fetch",
+  "error",
   "port",
   "host",
   "maxHeaderSize",
@@ -162,7 +232,7 @@ export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number 
 // ---- fetch (src/adapter/) ----
 
 /** A config whose `fetch` (if it had one) has become its `handler`. */
-export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler"> & { handler: Handler<S> };
+export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler" | "error"> & { handler: Handler<S> };
 
 /** Throws a TypeError unless exactly one of `handler` and `fetch` is a function. */
 function checkHandler(cfg: ServerConfig<any>): void {
@@ -175,6 +245,10 @@ function checkHandler(cfg: ServerConfig<any>): void {
   } else if (typeof handler !== "function") {
     throw new TypeError(`fasthttp: handler must be a function (got ${show(handler)}); or give fetch, a (Request) => Response function`);
   }
+  if (cfg.error !== undefined) {
+    if (typeof cfg.error !== "function") throw new TypeError(`fasthttp: error must be a function (got ${show(cfg.error)})`);
+    if (fetch === undefined) throw new TypeError("fasthttp: error goes with fetch (a handler answers its own failures: it throws, and gets a 500)");
+  }
 }
 
 /**
@@ -184,10 +258,13 @@ function checkHandler(cfg: ServerConfig<any>): void {
  * be sent to workers. Throws a TypeError unless exactly one of `handler` and
  * `fetch` is a function.
  */
-export function withHandler<S>(cfg: ServerConfig<S>, fromFetch: (fetch: FetchHandler<S>) => Handler<S>): HandlerConfig<S> {
+export function withHandler<S>(
+  cfg: ServerConfig<S>,
+  fromFetch: (fetch: FetchHandler<S>, options: { error?: ErrorHandler }) => Handler<S>,
+): HandlerConfig<S> {
   checkHandler(cfg);
-  const { handler: _h, fetch, ...rest } = cfg;
-  if (fetch !== undefined) return { ...rest, handler: fromFetch(fetch) };
+  const { handler: _h, fetch, error, ...rest } = cfg;
+  if (fetch !== undefined) return { ...rest, handler: fromFetch(fetch, error === undefined ? {} : { error }) };
   return cfg as HandlerConfig<S>;
 }
 

@@ -5,7 +5,8 @@
  * tells the {@link Connection} each one is about: a takeover reached the head
  * of its queue, bytes arrived, the socket drained, the peer sent FIN, the
  * connection is gone. And for requests whose async handler is still at
- * work: the client left (EV_GONE), so the request is aborted (`req.signal`).
+ * work: the client left (EV_GONE) or half-closed (EV_FIN), so the request is
+ * aborted (`req.signal`).
  * @module
  */
 import type { Pointer } from "bun:ffi";
@@ -13,7 +14,7 @@ import type { BodyReader } from "./body.ts";
 import { Connection, type ConnectionHost, type ConnectionMode } from "./connection.ts";
 import type { Core } from "./ffi.ts";
 import type { StreamSpecial, TakeoverSpecial } from "./handover.ts";
-import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_GONE, EV_SIZE, EV_TAKEN } from "./layout.ts";
+import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_FIN, EV_GONE, EV_SIZE, EV_TAKEN } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Serving } from "./serving.ts";
 
@@ -107,6 +108,10 @@ export class CoreEvents {
           const req = this.#waiting.get(key);
           this.#waiting.delete(key);
           req?._abort(); // its answer, when it comes, is dropped by the core
+          continue;
+        }
+        if (type === EV_FIN) {
+          this.#waiting.get(key)?._abort(); // its answer, if it gives one, is still written
           continue;
         }
         const conn = this.#conns.get(key);

@@ -19,6 +19,8 @@ const symbols = {
   fh_close: { args: ["i32"], returns: "i32" },
   fh_server_limits: { args: ["ptr", "f64", "f64", "f64", "i32"], returns: "void" },
   fh_server_port: { args: ["ptr"], returns: "i32" },
+  fh_conn_timeout: { args: ["ptr", "i32", "i32", "f64"], returns: "i32" },
+  fh_peer: { args: ["ptr", "i32", "i32", "ptr", "i32", "ptr"], returns: "i32" },
   fh_server_desc: { args: ["ptr"], returns: "ptr" },
   fh_server_slabs: { args: ["ptr"], returns: "ptr" },
   fh_slab_ptr: { args: ["ptr", "i32"], returns: "ptr" },

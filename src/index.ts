@@ -18,8 +18,8 @@ import { type ServerConfig } from "./config.ts";
 import { type Server } from "./server.ts";
 import { createServer } from "./workers.ts";
 
-export type { Handler, ServerConfig, WorkerInfo } from "./config.ts";
-export { fetchHandler, type FetchHandler, type FetchOptions } from "./adapter/index.ts";
+export type { ErrorHandler, Handler, ServerConfig, WorkerInfo } from "./config.ts";
+export { fetchHandler, type FetchHandler, type FetchOptions, type FetchServer, type SocketAddress } from "./adapter/index.ts";
 export { HANDED_OVER, HttpRequest, type Slice } from "./request.ts";
 export { Arena } from "./arena.ts";
 export { BodyError } from "./body.ts";

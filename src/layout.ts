@@ -65,6 +65,8 @@ export const EV_END = 5;
 export const EV_GONE = 6;
 /** Event: a streamed request body its reader waits on has data, its end or a failure (fh_body_read). */
 export const EV_BODY = 7;
+/** The client of a request still waiting for its answer half-closed (FIN): it may have left; an answer is still written. */
+export const EV_FIN = 8;
 /** int32 per event: type, fd, gen, seq. */
 export const EV_SIZE = 4;
 
@@ -156,6 +158,7 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_EV_END", EV_END],
   ["FH_EV_GONE", EV_GONE],
   ["FH_EV_BODY", EV_BODY],
+  ["FH_EV_FIN", EV_FIN],
   ["FH_EV_SIZE", EV_SIZE],
   ["FH_REQ_STREAM", REQ_STREAM],
   ["FH_B_MORE", B_MORE],

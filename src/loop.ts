@@ -25,6 +25,7 @@ import { D, LARGE_BASE, R_PENDING } from "./layout.ts";
 import { Placer } from "./place.ts";
 import { HttpRequest, type RequestHost } from "./request.ts";
 import { HeadWriter } from "./response.ts";
+import type { Server } from "./server.ts";
 import type { Serving } from "./serving.ts";
 import { ArenaTrace, traceWanted } from "./trace.ts";
 
@@ -69,7 +70,7 @@ export class Loop {
    * `slabSize` bytes. `onStopped` is called once the server is stopping and
    * its last connection has closed.
    */
-  constructor(core: Core, srv: Pointer, slabSize: number, maxSlabs: number, handler: Handler, onStopped: () => void) {
+  constructor(core: Core, srv: Pointer, slabSize: number, maxSlabs: number, handler: Handler, onStopped: () => void, server: Server) {
     const mem = new Uint8Array(toArrayBuffer(core.fh_server_slabs(srv)!, 0, slabSize * maxSlabs));
     this.#ctx = {
       core,
@@ -102,7 +103,7 @@ export class Loop {
       },
       wait: (reader) => events.waitBody(reader),
     };
-    this.#host = { arena, heads: ctx.heads, body };
+    this.#host = { arena, heads: ctx.heads, body, server };
     this.#placer = new Placer(this.#ctx, this.#events, this.#trace);
   }
 

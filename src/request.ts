@@ -13,6 +13,7 @@ import type { Connection } from "./connection.ts";
 import { sendFile, stream, takeover, type Special } from "./handover.ts";
 import { D, REQ_KEEP_ALIVE, REQ_STREAM } from "./layout.ts";
 import type { HeadersInit, HeadWriter } from "./response.ts";
+import type { Server } from "./server.ts";
 
 export { HANDED_OVER } from "./handover.ts";
 
@@ -40,6 +41,8 @@ export interface RequestHost {
   arena: ArenaHost;
   heads: HeadWriter;
   body: BodyHost;
+  /** The server whose loop this is (the fetch adapter's `server` argument is made from it). */
+  server: Server;
 }
 
 /** The chunks of a body that arrived whole: one copy of it, or with `into`, pieces copied into `into`. */
@@ -162,10 +165,11 @@ export class HttpRequest {
   }
 
   /**
-   * Whether the client left (reset or hang-up) before this request was
-   * answered: the core saw it while an async handler was still at work. The
-   * handler may stop early; whatever it answers is dropped (its arena is
-   * freed), never written.
+   * Whether the client left before this request was answered: the core saw
+   * it reset, hang up or half-close (FIN) while an async handler was still at
+   * work. The handler may stop early. After a reset or hang-up whatever it
+   * answers is dropped (its arena freed), never written; after a FIN an
+   * answer is still written, since a half-closed client may still read.
    */
   get aborted(): boolean {
     return this.#aborted;
@@ -194,7 +198,7 @@ export class HttpRequest {
     return ac.signal;
   }
 
-  /** @internal The client left before the answer (FH_EV_GONE). */
+  /** @internal The client left before the answer (FH_EV_GONE, FH_EV_FIN). */
   _abort(): void {
     if (this.#aborted) return;
     this.#aborted = true;
@@ -326,6 +330,11 @@ export class HttpRequest {
   /** @internal The server's head writer (and Date line), which responses are built with. */
   get _heads(): HeadWriter {
     return this.#host.heads;
+  }
+
+  /** @internal The server whose loop serves this request. */
+  get _server(): Server {
+    return this.#host.server;
   }
 
   /** @internal The arena, if the handler used it. */

@@ -42,6 +42,7 @@ export class Server {
   #resolve!: () => void;
   #reject!: (e: Error) => void;
   #listenFd: number;
+  #unref = false;
 
   /**
    * @internal Use {@link newServer}. `options.listenFd` serves a listening
@@ -62,6 +63,51 @@ export class Server {
   /** The bound port: the configured one, or the one the OS chose for port 0. Valid once {@link run} has returned. */
   get port(): number {
     return this.#port;
+  }
+
+  /** The host it was told to bind (`host`, default `"::"`). */
+  get hostname(): string {
+    return this.#cfg.host;
+  }
+
+  /**
+   * Lets the process exit while the server runs, as Bun's `server.unref()`:
+   * the server no longer keeps the event loop alive.
+   */
+  unref(): this {
+    this.#unref = true;
+    this.#keepAlive?.unref();
+    return this;
+  }
+
+  /** Undoes {@link unref}: the running server keeps the process alive again (the default). */
+  ref(): this {
+    this.#unref = false;
+    this.#keepAlive?.ref();
+    return this;
+  }
+
+  /**
+   * @internal The client address of connection fd/gen (Bun's `requestIP`),
+   * or null when that connection is gone.
+   */
+  _peer(fd: number, gen: number): { address: string; family: "IPv4" | "IPv6"; port: number } | null {
+    const srv = this.#srv;
+    if (srv === null) return null;
+    const text = new Uint8Array(64);
+    const info = new Int32Array(2);
+    const n = this.#core!.fh_peer(srv, fd | 0, gen | 0, text, text.length, info);
+    if (n < 0) return null;
+    return { address: Buffer.from(text.buffer, 0, n).toString("latin1"), family: info[1] === 6 ? "IPv6" : "IPv4", port: info[0]! };
+  }
+
+  /**
+   * @internal Sets connection fd/gen's idle timeout in seconds (0: none), as
+   * Bun's `server.timeout(request, seconds)`. False when it is gone.
+   */
+  _timeout(fd: number, gen: number, seconds: number): boolean {
+    const srv = this.#srv;
+    return srv !== null && this.#core!.fh_conn_timeout(srv, fd | 0, gen | 0, seconds * 1000) === 0;
   }
 
   /**
@@ -97,7 +143,7 @@ export class Server {
     this.#srv = srv;
     core.fh_server_limits(srv, cfg.headerTimeout * 1000, cfg.idleTimeout * 1000, cfg.writeTimeout * 1000, cfg.maxConnections | 0);
     this.#port = core.fh_server_port(srv);
-    const loop = (this.#loop = new Loop(core, srv, cfg.arenaSlabSize, cfg.arenaMaxSlabs, this.#handler, () => this.#finish()));
+    const loop = (this.#loop = new Loop(core, srv, cfg.arenaSlabSize, cfg.arenaMaxSlabs, this.#handler, () => this.#finish(), this));
     this.#wake = new JSCallback(() => loop.drain(), { args: [], returns: "void", threadsafe: true });
     const rc = core.fh_start(srv, this.#wake.ptr);
     if (rc < 0) {
@@ -107,6 +153,7 @@ export class Server {
     }
     // Nothing else keeps Bun's event loop alive while we wait on the helper thread.
     this.#keepAlive = setInterval(() => {}, 1 << 30);
+    if (this.#unref) this.#keepAlive.unref();
     this.#state = "running";
     loop.schedule();
     return this.#done;

@@ -22,6 +22,7 @@ import {
   resolveConfig,
   withHandler,
   workerCount,
+  type ErrorHandler,
   type FetchHandler,
   type Handler,
   type HandlerConfig,
@@ -93,7 +94,10 @@ function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omi
  * worker. `fromFetch` turns a `fetch` app into a handler (the entry passes
  * the adapter's `fetchHandler`).
  */
-export function createServer<S>(input: ServerConfig<S>, fromFetch: (fetch: FetchHandler<S>) => Handler<S>): Server {
+export function createServer<S>(
+  input: ServerConfig<S>,
+  fromFetch: (fetch: FetchHandler<S>, options: { error?: ErrorHandler }) => Handler<S>,
+): Server {
   resolveConfig(input); // validates every option, the workers' ones included
   const config = withHandler(input, fromFetch); // `fetch: app.fetch` becomes a handler here
   const count = workerCount(config, cpus);

@@ -100,7 +100,7 @@ function resettable(bytes: Uint8Array): () => HttpRequest {
   if (core.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out) <= 0) throw new Error("fixture does not parse");
   const heads = new HeadWriter();
   heads.tick(Date.now());
-  const req = new HttpRequest({ arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize }, heads, body: detachedBody });
+  const req = new HttpRequest({ arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize }, heads, body: detachedBody, server: {} as never });
   const d = new Int32Array(D.SIZE);
   d[D.LEN] = bytes.length;
   [d[D.METHOD], d[D.METHOD + 1], d[D.PATH], d[D.PATH + 1]] = [out[3]!, out[4]!, out[5]!, out[6]!];
@@ -133,8 +133,8 @@ group("one request through the adapter, JavaScript only (a detached request, no 
     bench("whole: fetchHandler(Hono) GET / (browser-like request, headers unread)", () => do_not_optimize(handler(browserReq(), undefined)));
     bench("part: toRequest (wrk's request)", () => do_not_optimize(toRequest(wrkReq())));
     bench("part: toRequest (browser-like request)", () => do_not_optimize(toRequest(browserReq())));
-    bench("part: toRequest + headers read (browser-like request)", () => do_not_optimize(toRequest(browserReq())!.headers));
-    const request = toRequest(wrkReq())!;
+    bench("part: toRequest + headers read (browser-like request)", () => do_not_optimize((toRequest(browserReq()) as Request).headers));
+    const request = toRequest(wrkReq()) as Request;
     bench("part: Hono's app.fetch for GET /", () => do_not_optimize(app.fetch(request)));
     bench("part: writeResponse(new Response(text))", () => do_not_optimize(writeResponse(wrkReq(), request, new Response("Hello, World!"))));
     bench("part: req.response(200, text, one header) alone (the core's builder)", () => do_not_optimize(wrkReq().response(200, "Hello, World!", TEXT)));

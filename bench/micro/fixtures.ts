@@ -57,6 +57,7 @@ export function detachedRequest(bytes: Uint8Array, slabSize = 16384): HttpReques
     arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize },
     heads,
     body: detachedBody,
+    server: {} as never, // a detached request: no server (the fetch adapter only keys its FetchServer on it)
   });
   const d = new Int32Array(D.SIZE);
   d[D.SLAB] = 0;

@@ -1,14 +1,18 @@
 /**
- * `fetchHandler`: runs a web-standard `(Request) => Response` app (Hono,
- * Elysia, a plain function) as a fasthttp handler.
+ * `fetchHandler`: runs a web-standard `(Request, server) => Response` app
+ * (Hono, Elysia, a plain function) as a fasthttp handler, as Bun.serve runs
+ * it.
  * @module
  */
-import type { FetchHandler, Handler } from "../config.ts";
-import { kindOf } from "../errors.ts";
-import type { HttpRequest } from "../request.ts";
+import type { ErrorHandler, FetchHandler, FetchServer, Handler } from "../config.ts";
+import { BodyError } from "../body.ts";
+import { kindOf, logHandlerError } from "../errors.ts";
+import { HANDED_OVER, type HttpRequest } from "../request.ts";
+import type { Server } from "../server.ts";
 import { NativeResponse, trackResponses } from "./known-body.ts";
-import { toRequest } from "./request.ts";
+import { toRequest, UNKNOWN_METHOD } from "./request.ts";
 import { writeResponse } from "./response.ts";
+import { AppServer } from "./server.ts";
 
 /** Options of {@link fetchHandler}. */
 export interface FetchOptions {
@@ -19,29 +23,38 @@ export interface FetchOptions {
    * a stream, which costs a few microseconds per response. Default true.
    */
   trackResponses?: boolean;
+  /**
+   * As Bun.serve's `error`: called with what the app threw (or rejected
+   * with); the Response it returns is sent instead of the 500. If it throws
+   * too, or returns no Response, the 500 is sent.
+   */
+  error?: ErrorHandler;
 }
 
-const BAD_REQUEST_HEADERS = { "Content-Type": "text/plain" };
+const PLAIN = { "content-type": "text/plain" };
+const BAD_REQUEST = { "Content-Type": "text/plain" };
+/** Bun.serve's answer (in production) to an app that failed. */
+const FAILED = "Something went wrong!";
 
-/** The app's result, which must be a Response; a TypeError (answered 500 and logged) otherwise. */
-function settle(req: HttpRequest, request: Request, res: unknown): Uint8Array | Promise<Uint8Array> {
-  if (!(res instanceof NativeResponse)) {
-    throw new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`);
-  }
-  return writeResponse(req, request, res);
+/** The 500 Bun.serve sends for a failed app, after logging the failure. */
+function failed(req: HttpRequest, e: unknown): Uint8Array {
+  if (e instanceof BodyError) throw e; // the body failed: the core has answered (or the client is gone)
+  logHandlerError(req, e);
+  return req.response(500, FAILED, PLAIN);
 }
 
 /**
  * Turns a fetch handler into a fasthttp {@link Handler}: each request becomes
- * a standard `Request` (method, URL, headers, body), and the `Response` the
- * app returns is written as it says (status, headers, body; a stream is sent
- * with chunked transfer coding). An app that throws or rejects gets a 500,
- * logged, as a raw handler does; so does one that returns anything but a
- * Response. `state` (from `makeState`) is the app's second argument: Hono's
- * `env`.
+ * a standard `Request` (method, URL, headers, body, a `signal` that aborts
+ * when the client leaves), the app is called with it and a
+ * {@link FetchServer} (Bun's `server` argument), and the `Response` it
+ * returns is written as Bun.serve writes it (src/adapter/response.ts). An app
+ * that throws or rejects, or returns anything but a Response, gets Bun's
+ * 500 (`Something went wrong!`), and the failure is logged; `options.error`
+ * may answer instead, as Bun.serve's `error` does.
  *
  * `newServer({ fetch })` does the same; this is for composing it with other
- * handlers.
+ * handlers. The per-loop `state` of `makeState` is `server.state`.
  *
  * @example
  * ```ts
@@ -59,22 +72,125 @@ function settle(req: HttpRequest, request: Request, res: unknown): Uint8Array | 
  */
 export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOptions = {}): Handler<S> {
   if (typeof fetch !== "function") {
-    throw new TypeError(`fasthttp: fetchHandler needs a (request) => Response function (got ${kindOf(fetch)})`);
+    throw new TypeError(`fasthttp: fetchHandler needs a (request, server) => Response function (got ${kindOf(fetch)})`);
+  }
+  const onError = options.error;
+  if (onError !== undefined && typeof onError !== "function") {
+    throw new TypeError(`fasthttp: error must be a function (got ${kindOf(onError)})`);
   }
   if (options.trackResponses !== false) trackResponses();
+  // One FetchServer per loop (per worker): the last one made is nearly always the one asked for.
+  let lastServer: Server | null = null;
+  let lastState: S | undefined;
+  let fs: AppServer<S> | null = null;
+  const servers = new WeakMap<Server, AppServer<S>>();
+  const serverOf = (req: HttpRequest, state: S): AppServer<S> => {
+    const server = req._server;
+    if (server === lastServer && state === lastState) return fs!;
+    let made = servers.get(server);
+    if (made === undefined || made.state !== state) servers.set(server, (made = new AppServer<S>(server, state, fetch)));
+    lastServer = server;
+    lastState = state;
+    return (fs = made);
+  };
+
+  /** The app's failure answered: by `options.error` if it gives a Response, else the 500. */
+  const fail = (req: HttpRequest, request: Request, server: AppServer<S>, e: unknown): Uint8Array | Promise<Uint8Array> => {
+    if (onError === undefined || e instanceof BodyError) return failed(req, e);
+    logHandlerError(req, e);
+    let alt: unknown;
+    try {
+      alt = onError(e instanceof Error ? e : new Error(String(e)));
+    } catch (e2) {
+      return failed(req, e2);
+    }
+    const write = (r: unknown): Uint8Array | Promise<Uint8Array> => {
+      if (!(r instanceof NativeResponse)) return req.response(500, FAILED, PLAIN);
+      server._begin();
+      return written(server, () => writeResponse(req, request, r, server), (e3) => failed(req, e3));
+    };
+    if (alt instanceof Promise) return alt.then(write, (e2) => failed(req, e2));
+    return write(alt);
+  };
+
+  /** The app's result, which must be a Response. */
+  const settle = (req: HttpRequest, request: Request, server: AppServer<S>, res: unknown): Uint8Array | Promise<Uint8Array> => {
+    if (!(res instanceof NativeResponse)) {
+      server._end();
+      return fail(req, request, server, new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`));
+    }
+    return written(server, () => writeResponse(req, request, res, server), (e) => fail(req, request, server, e));
+  };
+
   return (req: HttpRequest, state: S): Uint8Array | Promise<Uint8Array> => {
     const request = toRequest(req);
-    if (request === null) return req.response(400, "Bad Request\n", BAD_REQUEST_HEADERS);
-    const res: unknown = fetch(request, state); // a throw: the server logs it and answers 500
-    if (res instanceof NativeResponse) return writeResponse(req, request, res);
+    if (request === null) return req.response(400, "Bad Request\n", BAD_REQUEST);
+    if (request === UNKNOWN_METHOD) return req.response(501, "Not Implemented\n", BAD_REQUEST);
+    const server = serverOf(req, state);
+    server._begin();
+    let res: unknown;
+    try {
+      res = fetch(request, server);
+    } catch (e) {
+      server._end();
+      return fail(req, request, server, e);
+    }
+    if (res instanceof NativeResponse) return settle(req, request, server, res);
     if (res instanceof Promise) {
       // An async function that never awaited has already settled: no need to wait a turn.
-      if (Bun.peek.status(res) === "fulfilled") return settle(req, request, Bun.peek(res));
-      return res.then((r: unknown) => settle(req, request, r));
+      const st = Bun.peek.status(res);
+      if (st === "fulfilled") return settle(req, request, server, Bun.peek(res));
+      return res.then(
+        (r: unknown) => settle(req, request, server, r),
+        (e: unknown) => {
+          server._end();
+          return fail(req, request, server, e);
+        },
+      );
     }
     if (res !== null && typeof res === "object" && typeof (res as PromiseLike<unknown>).then === "function") {
-      return Promise.resolve(res as PromiseLike<unknown>).then((r) => settle(req, request, r));
+      return Promise.resolve(res as PromiseLike<unknown>).then(
+        (r) => settle(req, request, server, r),
+        (e: unknown) => {
+          server._end();
+          return fail(req, request, server, e);
+        },
+      );
     }
-    return settle(req, request, res);
+    return settle(req, request, server, res);
   };
+}
+
+/**
+ * `write()`'s bytes, with the pending request counted as ended once they are
+ * made (a stream's, HANDED_OVER, is counted when it ends, by writeResponse);
+ * a throw or a rejection ends it too and goes to `onFail`, whose answer is
+ * sent instead.
+ */
+function written(
+  server: AppServer<any>,
+  write: () => Uint8Array | Promise<Uint8Array>,
+  onFail: (e: unknown) => Uint8Array | Promise<Uint8Array>,
+): Uint8Array | Promise<Uint8Array> {
+  let out: Uint8Array | Promise<Uint8Array>;
+  try {
+    out = write();
+  } catch (e) {
+    server._end();
+    return onFail(e);
+  }
+  if (out instanceof Promise) {
+    return out.then(
+      (bytes) => {
+        if (bytes !== HANDED_OVER) server._end();
+        return bytes;
+      },
+      (e) => {
+        server._end();
+        return onFail(e);
+      },
+    );
+  }
+  if (out !== HANDED_OVER) server._end();
+  return out;
 }

@@ -5,4 +5,4 @@
  * @module
  */
 export { fetchHandler, type FetchOptions } from "./fetch.ts";
-export type { FetchHandler } from "../config.ts";
+export type { ErrorHandler, FetchHandler, FetchServer, SocketAddress } from "../config.ts";

@@ -141,6 +141,15 @@ export const isBare: (res: Response) => boolean = KnownResponse._bare;
 /** The string a {@link Kind.Text} response was made from. */
 export const textOfResponse: (res: Response) => string = KnownResponse._text;
 
+/** The Blob behind each stream that `Blob.prototype.stream()` made (Bun.file() too), once tracking is on. */
+const streamBlobs = new WeakMap<ReadableStream, Blob>();
+const nativeStream = Blob.prototype.stream;
+
+/** The Blob a stream was made from by `blob.stream()`, if it was (Bun.serve sends such a body whole, typed). */
+export function blobOfStream(stream: ReadableStream): Blob | undefined {
+  return streamBlobs.get(stream);
+}
+
 /**
  * Installs the subclass as `globalThis.Response` (once per thread). Responses
  * made before stay unknown, which is only slower. A `Response` another
@@ -148,4 +157,12 @@ export const textOfResponse: (res: Response) => string = KnownResponse._text;
  */
 export function trackResponses(): void {
   if (globalThis.Response === NativeResponse) globalThis.Response = KnownResponse as unknown as typeof Response;
+  if (Blob.prototype.stream === nativeStream) {
+    // Bun.file()'s BunFile shares Blob's method; remembering the Blob costs one WeakMap entry per stream.
+    Blob.prototype.stream = function stream(this: Blob, ...args: unknown[]): ReadableStream<Uint8Array> {
+      const s = (nativeStream as (this: Blob, ...a: unknown[]) => ReadableStream<Uint8Array>).apply(this, args);
+      streamBlobs.set(s, this);
+      return s;
+    } as typeof Blob.prototype.stream;
+  }
 }

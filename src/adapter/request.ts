@@ -158,13 +158,17 @@ function appendFields(headers: Headers, b: Uint8Array): void {
 
 const BaseRequest = globalThis.Request;
 
-const nativeSignal = Object.getOwnPropertyDescriptor(BaseRequest.prototype, "signal")!.get! as (this: globalThis.Request) => AbortSignal;
+/** Why a fetch app's `request.signal` aborts. */
+function left(): DOMException {
+  return new DOMException("fasthttp: the client left", "AbortError");
+}
 
 /**
  * A standard Request whose headers are parsed from a copy of the raw header
- * block the first time they are read, and whose `signal` is the fasthttp
- * request's (it aborts when the client leaves before the answer). An
- * ordinary native Request otherwise.
+ * block the first time they are read, and whose `signal` aborts when the
+ * client leaves: before the answer (the fasthttp request's `signal`), or
+ * while a streamed response is still being sent. An ordinary native Request
+ * otherwise.
  */
 class Request extends BaseRequest {
   #fields: Uint8Array | null;
@@ -172,7 +176,10 @@ class Request extends BaseRequest {
   #req: HttpRequest | null;
   #gen: number;
   #seq: number;
-  #signal: AbortSignal | null = null;
+  /** The connection (fd and its generation), for `server.requestIP()` and `server.timeout()`. */
+  #fd: number;
+  #signal: AbortController | null = null;
+  #left = false;
 
   /** @internal `fields`: a copy of the header block; `req`: the request it stands for. */
   constructor(url: string, init: RequestInit | undefined, fields: Uint8Array, req: HttpRequest) {
@@ -182,17 +189,39 @@ class Request extends BaseRequest {
     this.#req = req;
     this.#gen = req._gen;
     this.#seq = req._seq;
+    this.#fd = req.clientConnFd;
   }
 
-  /** @internal What `signal` returns: the request's own while it still stands for this one, else the native one (never aborts). */
+  /** @internal The connection `request` came on, or null for a Request this adapter did not make. */
+  static _connection(request: globalThis.Request): { fd: number; gen: number } | null {
+    return #fd in request ? { fd: (request as Request).#fd, gen: (request as Request).#gen } : null;
+  }
+
+  /**
+   * @internal What `signal` returns: a signal of its own, which follows the
+   * fasthttp request's while that still stands for this one (until the
+   * answer), and aborts when a streamed response's client leaves.
+   */
   _signal(): AbortSignal {
-    let signal = this.#signal;
-    if (signal === null) {
-      const req = this.#req!;
+    let ac = this.#signal;
+    if (ac === null) {
+      ac = this.#signal = new AbortController();
+      const req = this.#req;
       this.#req = null;
-      signal = this.#signal = req._gen === this.#gen && req._seq === this.#seq ? req.signal : nativeSignal.call(this);
+      if (this.#left) ac.abort(left());
+      else if (req !== null && req._gen === this.#gen && req._seq === this.#seq) {
+        const own = req.signal;
+        if (own.aborted) ac.abort(own.reason);
+        else own.addEventListener("abort", () => ac!.abort(own.reason), { once: true });
+      }
     }
-    return signal;
+    return ac.signal;
+  }
+
+  /** @internal The client left while the response was being sent. */
+  _left(): void {
+    this.#left = true;
+    this.#signal?.abort(left());
   }
 
   override get headers(): Headers {
@@ -216,6 +245,15 @@ class Request extends BaseRequest {
     return this;
   }
 }
+
+/** Aborts `request.signal` (the client of a streamed response left); nothing for a Request made elsewhere. */
+export function abortRequest(request: globalThis.Request): void {
+  if (request instanceof Request) request._left();
+}
+
+
+/** The connection a Request came on (fd and generation), or null for one this adapter did not make. */
+export const connectionOf: (request: globalThis.Request) => { fd: number; gen: number } | null = Request._connection;
 
 // Bun's types declare signal as a property: the accessor is defined here.
 Object.defineProperty(Request.prototype, "signal", {
@@ -288,16 +326,41 @@ function bodyStreamOf(req: HttpRequest): ReadableStream<Uint8Array> {
 }
 
 /**
- * Builds the Request, or returns null when the request names no URL a fetch
- * app can take (the caller answers 400).
+ * Whether Bun's Request holds `method` as it is. Its constructor turns a
+ * method it does not know (`CUSTOM`, a lower-case `get`) into another (GET,
+ * or the upper-case one), and refuses a few (CONNECT): an app must
+ * never see a method other than the one sent. Asked once per method name.
  */
-export function toRequest(req: HttpRequest): globalThis.Request | null {
+const holds = new Map<string, boolean>();
+function holdsMethod(method: string): boolean {
+  let ok = holds.get(method);
+  if (ok === undefined) {
+    try {
+      ok = new BaseRequest("http://localhost/", { method }).method === method;
+    } catch {
+      ok = false;
+    }
+    if (holds.size < 256) holds.set(method, ok); // bounded: a client may send any token
+  }
+  return ok;
+}
+
+/** What {@link toRequest} returns for a method Bun's Request cannot carry: answered 501 without calling the app. */
+export const UNKNOWN_METHOD: unique symbol = Symbol("fasthttp: a method Request cannot carry");
+
+/**
+ * Builds the Request; null when the request names no URL a fetch app can
+ * take (the caller answers 400); {@link UNKNOWN_METHOD} for a method Bun's
+ * Request would change (the caller answers 501).
+ */
+export function toRequest(req: HttpRequest): globalThis.Request | null | typeof UNKNOWN_METHOD {
   const b = req.buffer;
   const hs = req.headerFields.start;
   const he = hs + req.headerFields.len;
   const url = urlOf(req, hs, he);
   if (url === null) return null;
   const method = methodOf(req);
+  if (method !== "GET" && method !== "POST" && method !== "HEAD" && !holdsMethod(method)) return UNKNOWN_METHOD;
   const fields = b.slice(hs, he); // the request's memory is reused after the response
   try {
     if (method === "GET") return new Request(url, undefined, fields, req);
