@@ -12,7 +12,7 @@
 
 /* Character classes, one bit each, filled once by fh_scanner_init. */
 #define FH_C_TCHAR 1  /* token characters (RFC 9110 §5.6.2) */
-#define FH_C_TARGET 2 /* request-target: RFC 3986 pchar plus "/" "?" ("%" checked apart) */
+#define FH_C_TARGET 2 /* request-target bytes: see fh_scanner_init */
 #define FH_C_VALUE 4  /* field-value: HTAB, SP, VCHAR, obs-text */
 #define FH_C_HOST 8   /* reg-name: unreserved, sub-delims, "%" (RFC 3986 §3.2.2) */
 #define FH_C_HEX 16
@@ -57,11 +57,26 @@ static void fh_scanner_init(void) {
         fh_cls[c] = m;
     }
     for (p = "!#$%&'*+-.^_`|~"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TCHAR;
-    /* unreserved "-._~", sub-delims "!$&'()*+,;=", and ":@/?" of pchar/query. */
-    for (p = "-._~!$&'()*+,;=:@/?"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
+    /* The request-target: unreserved "-._~", sub-delims "!$&'()*+,;=" and
+     * ":@/?" of pchar and query (RFC 3986 §3.3-4), and "%" whatever follows
+     * it. Content that cannot change how the message is framed is let
+     * through as nginx, Node and Bun.serve let it: a "%" that starts no valid
+     * escape ("/q?%zz=1", "/a%", "/%a"), and '"' "\" "|" "{" "}" "^" "`",
+     * which RFC 3986 leaves out but clients send; the app gets them as sent.
+     * Refused (400): SP, HTAB, CR, LF and every other control byte (0x00-0x1F,
+     * DEL), which end or break the request line. "#": no form of the target
+     * has a fragment (RFC 9112 §3.2), and a WHATWG URL (the fetch adapter's)
+     * would end the path and query at it where a raw handler would not, so
+     * that one target would be read two ways. "<" ">": kept out, as before.
+     * Bytes >= 0x80: not URI characters (RFC 3986 §2.1; RFC 9112 §3: an
+     * invalid request-line SHOULD get 400). Bun.serve takes them, but not as
+     * sent: it percent-encodes the UTF-8 and turns any invalid sequence into
+     * U+FFFD (so "/\xe9", "/\xff" and "/\x80" are one URL there); the fetch
+     * adapter reads a target as ASCII; clients percent-encode them. */
+    for (p = "-._~!$&'()*+,;=:@/?%\"\\|{}^`"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
     /* "[" and "]" only ever belong to an IP literal in an authority; the
      * target's form decides (fh_check_target). */
-    for (p = "%[]"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
+    for (p = "[]"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_TARGET;
     fh_cls['['] |= FH_C_BRACKET;
     fh_cls[']'] |= FH_C_BRACKET;
     for (p = "-._~!$&'()*+,;=%"; *p; p++) fh_cls[(uint8_t)*p] |= FH_C_HOST;
@@ -364,10 +379,6 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
         int seen = 0;
         while (i < len && (fh_cls[buf[i]] & FH_C_TARGET)) {
             seen |= fh_cls[buf[i]];
-            if (buf[i] == '%') {
-                if (i + 1 < len && !(fh_cls[buf[i + 1]] & FH_C_HEX)) FH_FAIL(400);
-                if (i + 2 < len && !(fh_cls[buf[i + 2]] & FH_C_HEX)) FH_FAIL(400);
-            }
             i++;
         }
         if (seen & FH_C_BRACKET) h->flags |= FH_REQ_BRACKETS;

@@ -235,6 +235,14 @@ describe("fasthttp and Bun.serve give the same answers", () => {
     expect(seen.host).toBe("app.example:8080");
   });
 
+  test("a target with an invalid percent-escape or '\"' '\\' '|' '{' '}' '^' '`': the URL Bun.serve's app sees", async () => {
+    for (const path of ["/url/q?%zz=1", "/url/a%zz/%?b=%&c=%4", "/url/a\"b\\c|d{e}f^g`h?i=\"\\|{}^`"]) {
+      const { fast: f, bun: b } = await both("GET", path);
+      expect(f.status).toBe(200);
+      expect(JSON.parse(f.text)).toEqual(JSON.parse(b.text));
+    }
+  });
+
   test("multiple Set-Cookie headers stay separate and in order", async () => {
     const { fast: f } = await both("GET", "/cookies");
     expect(all(f, "set-cookie")).toEqual(["session=abc; Path=/; HttpOnly", "theme=dark; Path=/"]);

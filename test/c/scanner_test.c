@@ -104,6 +104,18 @@ static const head_case head_cases[] = {
     OK("empty value", "GET / HTTP/1.1\r\n" H "X:\r\n\r\n"),
     OK("value with HTAB and obs-text", "GET / HTTP/1.1\r\n" H "X: a\tb\xff\x80 c \t\r\n\r\n"),
     OK("pct-encoding", "GET /%41%2f HTTP/1.1\r\n" H "\r\n"),
+    /* Content that cannot change the framing reaches the app as sent. */
+    OKP("bad pct-encoding in the query", "GET /q?%zz=1 HTTP/1.1\r\n" H "\r\n", "GET", "/q?%zz=1"),
+    OKP("bad pct-encoding", "GET /a%zz HTTP/1.1\r\n" H "\r\n", "GET", "/a%zz"),
+    OKP("pct-encoding cut by SP", "GET /% HTTP/1.1\r\n" H "\r\n", "GET", "/%"),
+    OKP("pct-encoding with one hex digit", "GET /%a HTTP/1.1\r\n" H "\r\n", "GET", "/%a"),
+    OKP("'%' then another '%'", "GET /%%41?a=%&b=%4 HTTP/1.1\r\n" H "\r\n", "GET", "/%%41?a=%&b=%4"),
+    OKP("'\"' '\\' '|' '{' '}' '^' '`' in the path and query", "GET /a\"\\|{}^`b?c=\"\\|{}^` HTTP/1.1\r\n" H "\r\n",
+        "GET", "/a\"\\|{}^`b?c=\"\\|{}^`"),
+    OKP("the same in an absolute-form path", "GET http://a.example/%zz\"|{}?q=^`\\ HTTP/1.1\r\n" H "\r\n", "GET",
+        "/%zz\"|{}?q=^`\\"),
+    OKP("'{' '}' right after an absolute-form authority", "GET http://a.example?{} HTTP/1.1\r\n" H "\r\n", "GET",
+        "?{}"),
     OK("Host with port", "GET / HTTP/1.1\r\nHost: a.example:80\r\n\r\n"),
     OK("empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n"),
 
@@ -118,9 +130,17 @@ static const head_case head_cases[] = {
     BAD("no target", "GET HTTP/1.1\r\n" H "\r\n", 400),
     BAD("SP in target", "GET /a b HTTP/1.1\r\n" H "\r\n", 400),
     BAD("fragment", "GET /a#b HTTP/1.1\r\n" H "\r\n", 400),
-    BAD("bad pct-encoding", "GET /%zz HTTP/1.1\r\n" H "\r\n", 400),
-    BAD("pct-encoding cut by SP", "GET /% HTTP/1.1\r\n" H "\r\n", 400),
-    BAD("pct-encoding with one hex digit", "GET /%a HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("fragment in the query", "GET /a?b=1#c HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("'<' in a path", "GET /a<b HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("'>' in a query", "GET /a?b> HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("a byte >= 0x80 in a path", "GET /\xce\xb4 HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("a byte >= 0x80 in a query", "GET /?q=\xff HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("a control byte after a bare '%'", "GET /%\x01 HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("HTAB after a bare '%'", "GET /%\t HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("'\\' in an absolute-form authority", "GET http://a.example\\@b/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("'{' in an absolute-form authority", "GET http://a{b}/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("bad pct-encoding in an absolute-form authority", "GET http://a%zz/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("'|' in an authority-form target", "CONNECT a|b:443 HTTP/1.1\r\n" H "\r\n", 400),
     BAD("brackets in a path", "GET /[x] HTTP/1.1\r\n" H "\r\n", 400),
     BAD("relative target", "GET a HTTP/1.1\r\n" H "\r\n", 400),
     BAD("asterisk with GET", "GET * HTTP/1.1\r\n" H "\r\n", 400),
@@ -151,6 +171,10 @@ static const head_case head_cases[] = {
     BAD("two Hosts on HTTP/1.0", "GET / HTTP/1.0\r\n" H H "\r\n", 400),
     BAD("bad Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
     BAD("Host with userinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400),
+    BAD("Host with '\"'", "GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400),
+    BAD("Host with '{'", "GET / HTTP/1.1\r\nHost: a{b}\r\n\r\n", 400),
+    BAD("Host with '\\'", "GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400),
+    BAD("Host with a bad pct-encoding", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400),
     BAD("SP before colon", "GET / HTTP/1.1\r\n" H "X : y\r\n\r\n", 400),
     BAD("no colon", "GET / HTTP/1.1\r\n" H "X y\r\n\r\n", 400),
     BAD("empty name", "GET / HTTP/1.1\r\n" H ": y\r\n\r\n", 400),
@@ -272,6 +296,44 @@ static void test_injection(const char *base) {
     }
     if (ok) passed++;
     free(buf);
+}
+
+/* Every byte value in place of one byte of an origin-form path and of its
+ * query: accepted exactly for the characters of the target's class (RFC 3986
+ * pchar and "/" "?", "%" with anything after it, and the seven RFC 3986
+ * leaves out that clients send), and then the path is the bytes as sent. */
+static void test_target_bytes(void) {
+    static const char base[] = "GET /p?q HTTP/1.1\r\nHost: a\r\n\r\n";
+    static const char allowed[] = "-._~!$&'()*+,;=:@/?%\"\\|{}^`";
+    static const size_t at[] = {5, 7}; /* the 'p' and the 'q' */
+    uint8_t buf[sizeof(base) - 1];
+    size_t n = sizeof(base) - 1, k;
+    int c, ok = 1;
+    char detail[160];
+    fh_head h;
+    for (k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        for (c = 0; c < 256; c++) {
+            int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            int want = alnum || (c != 0 && strchr(allowed, c) != NULL), r, bad;
+            memcpy(buf, base, n);
+            buf[at[k]] = (uint8_t)c;
+            r = scan_at_guard(buf, n, MAX_HEAD, &h);
+            /* The scanner never writes the buffer: the slices are the bytes sent. */
+            if (want)
+                bad = r != (int)n || h.target_start != 4 || h.target_len != 4 || h.path_start != 4 || h.path_len != 4;
+            else
+                bad = r != FH_ERROR || h.status != 400;
+            if (bad) {
+                if (ok) {
+                    snprintf(detail, sizeof(detail), "byte 0x%02x at %zu returned %d (status %d), expected %s", c,
+                             at[k], r, h.status, want ? "the whole head" : "400");
+                    fail("target byte", "GET /p?q", detail);
+                }
+                ok = 0;
+            }
+        }
+    }
+    if (ok) passed++;
 }
 
 /* ---- fh_scan_chunked --------------------------------------------------------- */
@@ -1063,6 +1125,8 @@ int main(int argc, char **argv) {
     test_injection("GET /a?b HTTP/1.1\r\nHost: a.example\r\nX-Y: z\r\n\r\n");
     test_injection("POST http://a.example:80/p HTTP/1.0\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
     test_injection("CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\nTransfer-Encoding: chunked\r\n\r\n");
+    test_injection("GET /a%zz\"\\|{}^`?q=%&r=%4 HTTP/1.1\r\nHost: a.example\r\n\r\n");
+    test_target_bytes();
     for (k = 0; k < sizeof(chunk_cases) / sizeof(chunk_cases[0]); k++) test_chunk_case(&chunk_cases[k], MAX_HEAD);
     for (k = 0; k < sizeof(chunk_line_cases) / sizeof(chunk_line_cases[0]); k++)
         test_chunk_line_case(&chunk_line_cases[k]);

@@ -143,6 +143,32 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
     get("/a%20b/c;d=e,f!$&'()*+@:~"), { path: "/a%20b/c;d=e,f!$&'()*+@:~" });
   accept(C, "'?' and '/' inside the query", "llhttp uri.md: Query URL with question mark; RFC 3986 §3.4",
     get("/test.cgi?foo=bar?baz/q"), { path: "/test.cgi?foo=bar?baz/q" });
+  // Content that cannot change the framing reaches the app as sent, as with nginx, Node and Bun.serve
+  // (which answers GET /q?%zz=1 with 200); what ends or breaks the request line is still refused.
+  accept(C, "invalid percent-escape in the query", "our issue (Bun.serve, nginx, Node pass it); RFC 3986 §2.1",
+    get("/q?%zz=1"), { path: "/q?%zz=1" });
+  accept(C, "invalid percent-escape in the path", "our issue; RFC 3986 §2.1", get("/a%zz"), { path: "/a%zz" });
+  accept(C, "lone '%' at the end of the path", "our issue; RFC 3986 §2.1", get("/%"), { path: "/%" });
+  accept(C, "'%' with one hex digit, and '%' before '&'", "our issue; RFC 3986 §2.1", get("/a%2?b=%&c=%4"), { path: "/a%2?b=%&c=%4" });
+  for (const ch of ["\"", "\\", "|", "{", "}", "^", "`"]) {
+    accept(C, `${JSON.stringify(ch)} in the path and the query`, "our issue (Bun.serve, nginx, Node pass it); RFC 3986 §2 leaves it out",
+      get(`/a${ch}b?c=${ch}`), { path: `/a${ch}b?c=${ch}` });
+  }
+  accept(C, "JSON in the query as typed", "our issue", get('/search?q={"a":1,"b":"x|y"}'), { path: '/search?q={"a":1,"b":"x|y"}' });
+  accept(C, "absolute-form path with '%zz', '\"', '|', '{', '}', '^', '`', '\\'", "our issue; RFC 9112 §3.2.2",
+    "GET http://example.com/a%zz\"|{}?q=^`\\ HTTP/1.1\r\nHost: example.com\r\n\r\n", { path: "/a%zz\"|{}?q=^`\\" });
+  reject(C, "'<' in the request-target", "RFC 3986 §2 (not a URI character; kept refused)", get("/a<b"));
+  reject(C, "'>' in the query", "RFC 3986 §2 (not a URI character; kept refused)", get("/a?b>c"));
+  reject(C, "one byte >= 0x80 in the request-target", "RFC 3986 §2.1; RFC 9112 §3 (Bun.serve maps it to U+FFFD)", get("/caf\xe9"));
+  reject(C, "byte >= 0x80 in the query", "RFC 3986 §2.1; RFC 9112 §3", get("/?q=\xff"));
+  reject(C, "control byte after a lone '%'", "RFC 9112 §3 (a CTL is never part of the target)", get("/a%\x01"));
+  reject(C, "HTAB after a lone '%'", "RFC 9112 §3", get("/a%\tb"));
+  reject(C, "DEL in the query", "RFC 9112 §3; picohttpparser test.c: DEL in uri-path", get("/a?b=\x7f"));
+  reject(C, "ESC in the query", "RFC 9112 §3", get("/a?b=\x1b[0m"));
+  reject(C, "'{' in an absolute-form authority", "RFC 3986 §3.2.2 (reg-name); Host rules unchanged", "GET http://a{b}/x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  reject(C, "'\\' ending an absolute-form authority", "RFC 3986 §3.2.2; WHATWG URL ends the host at '\\' (confusion)",
+    "GET http://example.com\\@evil.example/ HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  reject(C, "invalid percent-escape in an absolute-form authority", "RFC 3986 §3.2.2 (pct-encoded)", "GET http://a%zz/x HTTP/1.1\r\nHost: example.com\r\n\r\n");
 
   accept(C, "absolute-form scheme and host are case-insensitive", "RFC 3986 §3.1, §6.2.2.1; RFC 9112 §3.2.2",
     "GET HTTP://EXAMPLE.COM/x HTTP/1.1\r\nHost: example.com\r\n\r\n", { path: "/x" });
@@ -350,6 +376,11 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   reject(C, "unterminated IPv6 literal in Host", "RFC 3986 §3.2.2", h(" [::1"));
   reject(C, "NUL inside Host", "http-garden transducer bug 12", "GET / HTTP/1.1\r\nHost: google.com\x00.kallus.org\r\n\r\n");
   reject(C, "0xFF bytes around Host", "http-garden server bug 46 (Host part)", h(" \xffa\xff"));
+  // The request-target takes these as sent; Host stays a strict uri-host [ ":" port ].
+  for (const ch of ["\"", "\\", "|", "{", "}", "^", "`"]) {
+    reject(C, `${JSON.stringify(ch)} inside Host`, "RFC 9112 §3.2; RFC 3986 §3.2.2 (reg-name)", h(` a${ch}b.example`));
+  }
+  reject(C, "invalid percent-escape in Host", "RFC 3986 §3.2.2 (pct-encoded)", h(" a%zz.example"));
 }
 
 // ──────────────────────────── Content-Length ────────────────────────────
