@@ -301,14 +301,15 @@ static int fh_check_target(const uint8_t *buf, fh_head *h) {
         return (h->flags & FH_REQ_BRACKETS) ? FH_ERROR : 0;
     }
     if (n == 1 && t[0] == '*') return options ? 0 : FH_ERROR; /* asterisk-form */
-    /* absolute-form: scheme "://" authority [path-abempty] ["?" query]. */
-    if (!((t[0] >= 'a' && t[0] <= 'z') || (t[0] >= 'A' && t[0] <= 'Z'))) return FH_ERROR;
-    for (k = 1; k < n && t[k] != ':'; k++) {
-        uint8_t c = t[k];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
-              c == '.'))
-            return FH_ERROR;
-    }
+    /* absolute-form: ("http" / "https") "://" authority [path-abempty] ["?"
+     * query]. It is the target URI itself (RFC 9112 §3.2.2, §3.3), and an
+     * HTTP origin server serves only http and https URIs (RFC 9110 §4.2):
+     * any other scheme (ftp, file, ws, ...) names nothing here, and is 400,
+     * as Bun.serve answers it. The scheme is case-insensitive (RFC 3986
+     * §3.1): "HTTP://" is fine. */
+    if (n < 4 || !fh_ieq(t, 4, FH_LIT("http"))) return FH_ERROR;
+    k = 4;
+    if (k < n && fh_lower(t[k]) == 's') k++;
     if (k + 3 > n || t[k] != ':' || t[k + 1] != '/' || t[k + 2] != '/') return FH_ERROR;
     k += 3;
     for (a = k; k < n && t[k] != '/' && t[k] != '?'; k++) {

@@ -243,6 +243,19 @@ describe("fasthttp and Bun.serve give the same answers", () => {
     }
   });
 
+  test("absolute-form: http and https name the app's URL as Bun.serve's; any other scheme is 400 from both", async () => {
+    for (const target of ["http://app.example:8080/url/x?y=1", "HTTPS://app.example:8080/url/s"]) {
+      const { fast: f, bun: b } = await both("GET", target);
+      expect(f.status).toBe(200);
+      expect(JSON.parse(f.text)).toEqual(JSON.parse(b.text));
+    }
+    for (const target of ["ftp://app.example/url/x", "zzz://app.example/url/x", "file://app.example/url/x"]) {
+      const { fast: f, bun: b } = await both("GET", target);
+      expect([target, f.status]).toEqual([target, 400]);
+      expect(b.status).toBe(400);
+    }
+  });
+
   test("multiple Set-Cookie headers stay separate and in order", async () => {
     const { fast: f } = await both("GET", "/cookies");
     expect(all(f, "set-cookie")).toEqual(["session=abc; Path=/; HttpOnly", "theme=dark; Path=/"]);

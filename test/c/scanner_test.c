@@ -80,6 +80,9 @@ static const head_case head_cases[] = {
     OKP("query", "GET /a?b=c&d HTTP/1.1\r\n" H "\r\n", "GET", "/a?b=c&d"),
     OKP("absolute-form", "GET http://a.example:8080/x?y HTTP/1.1\r\n" H "\r\n", "GET", "/x?y"),
     OKP("absolute-form without a path routes as /", "GET http://a.example HTTP/1.1\r\n" H "\r\n", "GET", "/"),
+    OKP("absolute-form https", "GET https://a.example/x?y HTTP/1.1\r\n" H "\r\n", "GET", "/x?y"),
+    OKP("absolute-form scheme in capitals", "GET HTTP://a.example/x HTTP/1.1\r\n" H "\r\n", "GET", "/x"),
+    OKP("absolute-form scheme in mixed case", "GET hTtPs://a.example HTTP/1.1\r\n" H "\r\n", "GET", "/"),
     OKP("asterisk-form", "OPTIONS * HTTP/1.1\r\n" H "\r\n", "OPTIONS", "*"),
     OKP("authority-form", "CONNECT a.example:443 HTTP/1.1\r\n" H "\r\n", "CONNECT", "a.example:443"),
     OKP("IPv6 authority", "CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", "CONNECT", "[::1]:443"),
@@ -150,6 +153,20 @@ static const head_case head_cases[] = {
     BAD("absolute-form with userinfo", "GET http://u@a/x HTTP/1.1\r\n" H "\r\n", 400),
     BAD("absolute-form, scheme only", "GET http: HTTP/1.1\r\n" H "\r\n", 400),
     BAD("absolute-form, bad scheme", "GET 1ttp://a/ HTTP/1.1\r\n" H "\r\n", 400),
+    /* Only http and https in absolute-form (RFC 9112 §3.2.2). */
+    BAD("absolute-form ftp", "GET ftp://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form zzz", "GET zzz://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form file", "GET file://host/x HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form ws", "GET ws://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form httpx", "GET httpx://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form httpss", "GET httpss://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form http+s", "GET http+s://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form shttp", "GET shttp://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form htt", "GET htt://x/ HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form http alone", "GET http HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form https:/ (one slash)", "GET https:/x HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form https://", "GET https:// HTTP/1.1\r\n" H "\r\n", 400),
+    BAD("absolute-form OPTIONS ftp", "OPTIONS ftp://x HTTP/1.1\r\n" H "\r\n", 400),
     BAD("IPv6 literal unterminated", "CONNECT [::1:443 HTTP/1.1\r\n" H "\r\n", 400),
     BAD("empty IPv6 literal", "CONNECT []:443 HTTP/1.1\r\n" H "\r\n", 400),
     BAD("port too long", "CONNECT a:123456 HTTP/1.1\r\n" H "\r\n", 400),
@@ -1124,6 +1141,7 @@ int main(int argc, char **argv) {
     for (k = 0; k < sizeof(head_cases) / sizeof(head_cases[0]); k++) test_head_case(&head_cases[k]);
     test_injection("GET /a?b HTTP/1.1\r\nHost: a.example\r\nX-Y: z\r\n\r\n");
     test_injection("POST http://a.example:80/p HTTP/1.0\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+    test_injection("GET HTTPS://a.example?q HTTP/1.1\r\nHost: a.example\r\n\r\n");
     test_injection("CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\nTransfer-Encoding: chunked\r\n\r\n");
     test_injection("GET /a%zz\"\\|{}^`?q=%&r=%4 HTTP/1.1\r\nHost: a.example\r\n\r\n");
     test_target_bytes();

@@ -172,6 +172,15 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
 
   accept(C, "absolute-form scheme and host are case-insensitive", "RFC 3986 §3.1, §6.2.2.1; RFC 9112 §3.2.2",
     "GET HTTP://EXAMPLE.COM/x HTTP/1.1\r\nHost: example.com\r\n\r\n", { path: "/x" });
+  accept(C, "absolute-form https", "RFC 9112 §3.2.2 (http or https URI)",
+    "GET https://example.com/s?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n", { path: "/s?q=1" });
+  accept(C, "absolute-form HTTPS in capitals, POST with a body", "RFC 3986 §3.1 (scheme is case-insensitive); RFC 9112 §3.2.2",
+    "POST HTTPS://example.com/p HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\nok", { method: "POST", path: "/p", body: "ok" });
+  for (const [scheme, target] of [["ftp", "ftp://x/"], ["zzz", "zzz://x/"], ["file", "file://host/x"], ["ws", "ws://example.com/chat"],
+    ["httpx", "httpx://example.com/"], ["shttp", "shttp://example.com/"]]) {
+    reject(C, `absolute-form with the scheme ${scheme}`, "RFC 9112 §3.2.2 (only http and https in absolute-form); Bun.serve answers 400",
+      `GET ${target} HTTP/1.1\r\nHost: example.com\r\n\r\n`);
+  }
   accept(C, "absolute-form without a path", "RFC 9112 §3.2.2; llhttp uri.md: `host:port` terminated by a space",
     "GET http://hypnotoad.org:1234 HTTP/1.1\r\nHost: hypnotoad.org:1234\r\n\r\n", { method: "GET" });
   reject(C, "absolute-form with an empty host", "RFC 9110 §4.2.1 (recipient MUST reject an http URI with an empty host)",
