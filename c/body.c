@@ -19,9 +19,10 @@
  * left of the body is never read as a request.
  *
  * Faults: a bad chunk line, a body past max_body or a stall past the idle
- * timeout fail the body: the request is answered 400, 413 (431 for an
- * over-long line) or 408 in its place if its handler has not answered yet,
- * the connection closes after the answers before it, and the reader is told.
+ * timeout fail the body: the request is answered 400, 413 (also for an
+ * over-long chunk line; 431 for over-long trailers) or 408 in its place if
+ * its handler has not answered yet, the connection closes after the answers
+ * before it, and the reader is told.
  * A client that leaves mid-body closes the connection (fh_conn_close).
  */
 

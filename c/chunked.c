@@ -3,8 +3,9 @@
  * chunked coding whole (fh_scan_chunked, for a body that has arrived) and
  * incrementally (fh_body_feed, for one that streams), over one grammar for
  * the chunk line (fh_scan_chunk_line) and the scanner's field-line check for
- * trailers, and one bound on a line (max_line: 431 past it), so the two can
- * never accept different bodies nor answer one with different statuses.
+ * trailers, and one bound (max_line) on a chunk line (413 past it) and on the
+ * trailer section (431 past it), so the two can never accept different
+ * bodies nor answer one with different statuses.
  *
  * Same discipline as scanner.c: every access is checked against `len`;
  * running out of bytes is FH_INCOMPLETE, a byte that cannot continue a valid
@@ -92,11 +93,22 @@ static int fh_scan_trailer_line(const uint8_t *buf, size_t len, size_t *pos) {
 }
 
 /*
+ * The statuses for a line past max_line. A chunk line (its extensions
+ * included) is body framing, not a header field: 413 Content Too Large (RFC
+ * 9110 §15.5.14), as Bun.serve answers a 20 KiB chunk extension. The trailer
+ * section is header fields (RFC 9112 §7.1.2): 431 Request Header Fields Too
+ * Large (RFC 6585 §5), as for a head past max_head.
+ */
+#define FH_CHUNK_LINE_TOO_LONG 413
+#define FH_TRAILERS_TOO_LONG 431
+
+/*
  * Frames (and, with dst, decodes) a chunked body at buf[0, len) (RFC 9112
  * §7.1). Returns the bytes consumed through the end of the trailer section,
  * FH_INCOMPLETE, or FH_ERROR with *status set: 400 (framing), 413 (the
- * decoded size passes max_body), 431 (a chunk line, or the trailer section in
- * all, longer than max_line). *decoded receives the body's decoded length.
+ * decoded size passes max_body, or a chunk line is longer than max_line), 431
+ * (the trailer section in all is longer than max_line). *decoded receives the
+ * body's decoded length.
  * With dst non-NULL the chunk data is copied there (dst may alias buf: it
  * never runs ahead of the source). Chunk extensions and trailer fields are
  * checked for well-formedness and skipped.
@@ -104,7 +116,8 @@ static int fh_scan_trailer_line(const uint8_t *buf, size_t len, size_t *pos) {
  * max_line is bounded exactly as fh_body_feed bounds it, so that a body is
  * answered the same whether it arrived whole or streamed: only the first
  * max_line + 1 bytes of a line are looked at, and a line not complete within
- * max_line bytes is 431 once more than that is here (not FH_INCOMPLETE).
+ * max_line bytes is refused (413 or 431) once more than that is here (not
+ * FH_INCOMPLETE).
  */
 static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, size_t max_line, uint8_t *dst,
                                int64_t *decoded, int *status) {
@@ -119,12 +132,12 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
         /* Only the first max_line + 1 bytes of the line, as fh_body_feed. */
         r = fh_scan_chunk_line(buf, avail > max_line ? at + max_line + 1 : len, &i, &size);
         if (r == FH_INCOMPLETE && avail > max_line) {
-            *status = 431; /* not complete within max_line bytes */
+            *status = FH_CHUNK_LINE_TOO_LONG; /* not complete within max_line bytes */
             return FH_ERROR;
         }
         if (r != 1) return r;
         if (i - at > max_line) {
-            *status = 431;
+            *status = FH_CHUNK_LINE_TOO_LONG;
             return FH_ERROR;
         }
         if (size == 0) break;
@@ -144,13 +157,13 @@ static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body,
         /* Likewise, only up to one byte past what the trailers may take. */
         r = fh_scan_trailer_line(buf, avail > room ? at + room + 1 : len, &i);
         if (r == FH_INCOMPLETE && avail > room) {
-            *status = 431;
+            *status = FH_TRAILERS_TOO_LONG;
             return FH_ERROR;
         }
         if (r < 0) return r;
         trailers += i - at;
         if (trailers > max_line) {
-            *status = 431;
+            *status = FH_TRAILERS_TOO_LONG;
             return FH_ERROR;
         }
         if (r == 0) break;
@@ -189,7 +202,8 @@ static void fh_body_frame_init(fh_body_frame *f, int chunked, int64_t length) {
  * `max_line` bytes (a chunk line, a trailer field), or a trailer section
  * longer than that in all, is refused. Returns 0 (more bytes wanted, or
  * done), or the status a bad body is answered with: 400 (framing), 413 (the
- * decoded size passes max_body), 431 (a line or the trailers too long).
+ * decoded size passes max_body, or a chunk line is too long), 431 (a trailer
+ * line or the trailer section too long), as fh_scan_chunked answers.
  */
 static int fh_body_feed(fh_body_frame *f, uint8_t *buf, size_t len, size_t *dec, size_t *raw, int64_t max_body,
                         size_t max_line) {
@@ -217,11 +231,11 @@ static int fh_body_feed(fh_body_frame *f, uint8_t *buf, size_t len, size_t *dec,
             continue;
         case FH_BF_SIZE:
             /* Only the first max_line + 1 bytes of the line are looked at, so
-             * that 400 or 431 does not depend on how the bytes came. */
+             * that 400 or 413 does not depend on how the bytes came. */
             r = fh_scan_chunk_line(buf, avail > max_line ? at + max_line + 1 : len, &pos, &size);
             if (r == FH_ERROR) return 400;
-            if (r == FH_INCOMPLETE) return avail > max_line ? 431 : 0;
-            if (pos - at > max_line) return 431;
+            if (r == FH_INCOMPLETE) return avail > max_line ? FH_CHUNK_LINE_TOO_LONG : 0;
+            if (pos - at > max_line) return FH_CHUNK_LINE_TOO_LONG;
             *raw = pos;
             if (size == 0) {
                 f->phase = FH_BF_TRAILERS;
@@ -236,9 +250,9 @@ static int fh_body_feed(fh_body_frame *f, uint8_t *buf, size_t len, size_t *dec,
             r = fh_scan_trailer_line(buf, avail > max_line - f->trailers ? at + (max_line - f->trailers) + 1 : len,
                                      &pos);
             if (r == FH_ERROR) return 400;
-            if (r == FH_INCOMPLETE) return f->trailers + avail > max_line ? 431 : 0;
+            if (r == FH_INCOMPLETE) return f->trailers + avail > max_line ? FH_TRAILERS_TOO_LONG : 0;
             f->trailers += pos - at;
-            if (f->trailers > max_line) return 431;
+            if (f->trailers > max_line) return FH_TRAILERS_TOO_LONG;
             *raw = pos;
             if (r == 0) f->phase = FH_BF_DONE;
             continue;

@@ -129,7 +129,7 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
          * size is known once it is all here: it streams if it is not within
          * a slab's worth of bytes. Its lines are bounded by max_head here as
          * when it streams (fh_body_feed), so either way it gets the same
-         * answer (431 for a chunk line or trailers too long). */
+         * answer (413 for a chunk line too long, 431 for trailers). */
         if (h.flags & FH_REQ_CHUNKED) {
             int st = 0;
             int64_t n = fh_scan_chunked(p + r, avail - (size_t)r, s->max_body, s->max_head, NULL, &body_len, &st);

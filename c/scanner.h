@@ -48,9 +48,9 @@ static int fh_scan_head(const uint8_t *buf, size_t len, size_t max_head, fh_head
 
 /* Frames a chunked body in buf[0, len): returns the bytes its framing takes
  * (chunks, last chunk, trailers), FH_INCOMPLETE, or FH_ERROR with the status
- * in *status (400; 413 once the decoded size passes max_body; 431 when a chunk
- * line, or the trailer section in all, is longer than max_line, bounded as
- * fh_body_feed bounds it). *decoded receives the decoded length; with dst
+ * in *status (400; 413 once the decoded size passes max_body or when a chunk
+ * line is longer than max_line; 431 when the trailer section in all is, both
+ * bounded as fh_body_feed bounds them). *decoded receives the decoded length; with dst
  * non-NULL the data is copied there (dst may alias buf). */
 static int64_t fh_scan_chunked(const uint8_t *buf, size_t len, int64_t max_body, size_t max_line, uint8_t *dst,
                                int64_t *decoded, int *status);

@@ -42,11 +42,12 @@ let sinceGc = 0;
  * Why a request body could not be read to its end. `status` is what the
  * server answered the request with, when it could: 400 (a malformed chunked
  * body), 408 (the client stopped sending it for longer than `idleTimeout`),
- * 413 (larger than `maxRequestBodySize`), 431 (a chunk line or trailer section
- * longer than `maxHeaderSize`); 0 when the connection went away (the client
- * left, or the request was answered before its body was read). Whatever the
- * handler answers after this is not sent: the request has its answer. Its
- * `name` is "AbortError", as for the DOMException Bun.serve's bodies fail with.
+ * 413 (larger than `maxRequestBodySize`, or a chunk line, extensions included,
+ * longer than `maxHeaderSize`), 431 (a trailer section longer than
+ * `maxHeaderSize`); 0 when the connection went away (the client left, or the
+ * request was answered before its body was read). Whatever the handler
+ * answers after this is not sent: the request has its answer. Its `name` is
+ * "AbortError", as for the DOMException Bun.serve's bodies fail with.
  */
 export class BodyError extends Error {
   /** The status the request was answered with (0: none could be sent). */
@@ -67,9 +68,9 @@ export class BodyError extends Error {
       case 408:
         return "fasthttp: the request body stopped arriving (idleTimeout); answered 408";
       case 413:
-        return "fasthttp: the request body is larger than maxRequestBodySize; answered 413";
+        return "fasthttp: the request body is larger than maxRequestBodySize, or has a chunk line longer than maxHeaderSize; answered 413";
       case 431:
-        return "fasthttp: the request body has a chunk line or trailers longer than maxHeaderSize; answered 431";
+        return "fasthttp: the request body has trailers longer than maxHeaderSize; answered 431";
       default:
         return "fasthttp: the request body can no longer be read: the client left, or the request was answered before its body was read";
     }

@@ -112,7 +112,7 @@ export interface ServerConfig<S = void> {
   port?: number;
   /** Address or name to bind. Default `"::"`: every interface, IPv4 and IPv6. */
   host?: string;
-  /** Largest request head in bytes; a larger one gets 431 (414 while still in the request-target). Default 8192. */
+  /** Largest request head in bytes; a larger one gets 431 (414 while still in the request-target). Also the bound on a chunked body's chunk lines (413 past it) and trailer section (431). Default 8192. */
   maxHeaderSize?: number;
   /**
    * Largest request body in bytes, whole or streamed; a larger one gets 413 (from Content-Length

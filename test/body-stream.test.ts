@@ -600,6 +600,70 @@ describe("limits and faults", () => {
   });
 });
 
+describe("the bound on a chunk line (413) and on the trailer section (431): maxHeaderSize", () => {
+  /** A server at maxHeaderSize 1024 whose handler reads the body and notes how it failed. */
+  async function bounded() {
+    const seen: { calls: number; streamed: boolean[]; failures: unknown[] } = { calls: 0, streamed: [], failures: [] };
+    const s = await startServer(
+      async (req) => {
+        seen.calls++;
+        seen.streamed.push(req.bodyStreamed);
+        try {
+          await req.readBody();
+        } catch (e) {
+          seen.failures.push(e);
+        }
+        return req.response(200, "never sent");
+      },
+      { maxHeaderSize: 1024 },
+    );
+    return { s, seen };
+  }
+  const head = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const longExt = `;ext=${"e".repeat(1100)}`; // a chunk line of 1100+ bytes
+  const longTrailers = `X-Trailer: ${"t".repeat(1100)}\r\n\r\n`;
+
+  test.each([
+    ["a chunk extension longer than maxHeaderSize", 413, `5${longExt}\r\nhello\r\n0\r\n\r\n`],
+    ["a chunk line that never ends, past maxHeaderSize", 413, `5;${"e".repeat(2000)}`],
+    ["a last-chunk extension longer than maxHeaderSize", 413, `5\r\nhello\r\n0${longExt}\r\n\r\n`],
+    ["a trailer section longer than maxHeaderSize", 431, `5\r\nhello\r\n0\r\n${longTrailers}`],
+  ])("whole body: %s gets %i and close; the handler never runs", async (_, status, body) => {
+    const { s, seen } = await bounded();
+    const socket = await connect(s.port);
+    const r = collect(socket, 3000);
+    socket.write(head + body);
+    const got = await r;
+    expect(got.data).toStartWith(`HTTP/1.1 ${status} ${status === 413 ? "Content Too Large" : "Request Header Fields Too Large"}\r\n`);
+    expect(got.data).toContain("Connection: close\r\n");
+    expect(got.closed).toBe(true);
+    expect(seen.calls).toBe(0);
+  });
+
+  test.each([
+    ["a chunk extension longer than maxHeaderSize", 413, `5${longExt}\r\nhello\r\n0\r\n\r\n`],
+    ["a last-chunk extension longer than maxHeaderSize", 413, `0${longExt}\r\n\r\n`],
+    ["a trailer section longer than maxHeaderSize", 431, `0\r\n${longTrailers}`],
+  ])("streamed body: %s gets %i, and the reader rejects with it", async (_, status, rest) => {
+    const { s, seen } = await bounded();
+    const socket = await connect(s.port);
+    const r = collect(socket, 3000);
+    socket.write(head);
+    socket.write(chunk("s".repeat(30000))); // more than a slab: the handler runs, the body streams
+    await sleep(100);
+    socket.write(rest);
+    const got = await r;
+    expect(got.data).toStartWith(`HTTP/1.1 ${status} `);
+    expect(got.closed).toBe(true);
+    expect(seen.calls).toBe(1);
+    expect(seen.streamed).toEqual([true]);
+    expect(seen.failures).toHaveLength(1);
+    expect(seen.failures[0]).toBeInstanceOf(BodyError);
+    expect((seen.failures[0] as BodyError).status).toBe(status);
+    expect((seen.failures[0] as BodyError).message).toContain(status === 413 ? "chunk line" : "trailers");
+  });
+});
+
 describe("the fetch adapter: request.body is a ReadableStream fed by the core", () => {
   const big = "v".repeat(70000);
   test("text(), json(), arrayBuffer(), blob(), formData() (multipart) read a streamed body", async () => {

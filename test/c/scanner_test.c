@@ -18,7 +18,8 @@
  * chunked bodies (the corpus's chunked requests, a table, pseudo-random valid
  * bodies and one-byte mutations of them) whether fed in one read, in two at
  * every boundary, or a byte at a time, checked after every read; its
- * max_line bound (431) and Content-Length mode are tested on their own.
+ * max_line bound (413 for a chunk line, 431 for the trailer section) and
+ * Content-Length mode are tested on their own.
  *
  * Prints one line per failure and ends with "N passed, M failed"; exits 1 on
  * any failure.
@@ -412,28 +413,30 @@ typedef struct chunk_line_case {
 static const chunk_line_case chunk_line_cases[] = {
     /* "1;" 28 a CRLF: 32 bytes; one more a: 33. */
     LINE("a chunk line of max_line bytes", "1;" A10 A10 "aaaaaaaa\r\nx\r\n0\r\n\r\n", ALL, 0, 32, "x"),
-    LINE("a chunk line of max_line + 1 bytes", "1;" A10 A10 "aaaaaaaaa\r\nx\r\n0\r\n\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("a chunk line of max_line + 1 bytes", "1;" A10 A10 "aaaaaaaaa\r\nx\r\n0\r\n\r\n", FH_ERROR, 413, 32, NULL),
     LINE("a chunk line of max_line + 1 bytes, big max_line", "1;" A10 A10 "aaaaaaaaa\r\nx\r\n0\r\n\r\n", ALL, 0,
          HUGE_LINE, "x"),
-    LINE("a second chunk's line over max_line", "3\r\nabc\r\n1;" A10 A10 A10 A10 "\r\nx\r\n0\r\n\r\n", FH_ERROR, 431,
+    LINE("a second chunk's line over max_line", "3\r\nabc\r\n1;" A10 A10 A10 A10 "\r\nx\r\n0\r\n\r\n", FH_ERROR, 413,
          32, NULL),
     LINE("a second chunk's line over max_line, big max_line", "3\r\nabc\r\n1;" A10 A10 A10 A10 "\r\nx\r\n0\r\n\r\n",
          ALL, 0, HUGE_LINE, "abcx"),
-    LINE("a last-chunk line over max_line", "1\r\nx\r\n0;" A10 A10 A10 A10 "\r\n\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("a last-chunk line over max_line", "1\r\nx\r\n0;" A10 A10 A10 A10 "\r\n\r\n", FH_ERROR, 413, 32, NULL),
     LINE("a last-chunk line over max_line, big max_line", "1\r\nx\r\n0;" A10 A10 A10 A10 "\r\n\r\n", ALL, 0,
          HUGE_LINE, "x"),
-    /* An open line: max_line bytes of it wait for more, one more is 431. */
+    /* An open line: max_line bytes of it wait for more, one more is 413. */
     LINE("an open chunk line of max_line bytes", "1;" A10 A10 A10, FH_INCOMPLETE, 0, 32, NULL),
-    LINE("an open chunk line of max_line + 1 bytes", "1;" A10 A10 A10 "a", FH_ERROR, 431, 32, NULL),
-    LINE("an open chunk line over max_line", "1;" A10 A10 A10 A10 A10 A10, FH_ERROR, 431, 32, NULL),
+    LINE("an open chunk line of max_line + 1 bytes", "1;" A10 A10 A10 "a", FH_ERROR, 413, 32, NULL),
+    LINE("an open chunk line over max_line", "1;" A10 A10 A10 A10 A10 A10, FH_ERROR, 413, 32, NULL),
+    LINE("an open quoted extension over max_line", "1;a=\"" A10 A10 A10, FH_ERROR, 413, 32, NULL),
     LINE("an open chunk line over max_line, big max_line", "1;" A10 A10 A10 A10 A10 A10, FH_INCOMPLETE, 0, HUGE_LINE,
          NULL),
-    /* Over max_line, 431 comes before the size is looked at (413). */
-    LINE("a size past max_body on a line over max_line", "fffffffffff;" A10 A10 A10 "\r\n", FH_ERROR, 431, 32, NULL),
+    /* Over max_line, the line's bound answers before the size is looked at
+     * (413 either way). */
+    LINE("a size past max_body on a line over max_line", "fffffffffff;" A10 A10 A10 "\r\n", FH_ERROR, 413, 32, NULL),
     LINE("a size past max_body on a line over max_line, big max_line", "fffffffffff;" A10 A10 A10 "\r\n", FH_ERROR, 413,
          HUGE_LINE, NULL),
     /* Only the first max_line + 1 bytes of a line are looked at. */
-    LINE("a bad byte past max_line", "1;aaaa\x01\x01", FH_ERROR, 431, 4, NULL),
+    LINE("a bad byte past max_line", "1;aaaa\x01\x01", FH_ERROR, 413, 4, NULL),
     LINE("a bad byte past max_line, big max_line", "1;aaaa\x01\x01", FH_ERROR, 400, HUGE_LINE, NULL),
     LINE("a bad byte within max_line", "1;a\x01\x01" "aaaaaaa", FH_ERROR, 400, 4, NULL),
     /* Trailers: 32 bytes in all, the blank line included; then 33. */
@@ -449,6 +452,11 @@ static const chunk_line_case chunk_line_cases[] = {
          NULL),
     LINE("open trailers over max_line, big max_line", "0\r\nA: 0123456789\r\nB: 0123456789012345678901234567890",
          FH_INCOMPLETE, 0, HUGE_LINE, NULL),
+    /* The first bound passed decides: a chunk line's (413), then the trailers' (431). */
+    LINE("a chunk line of max_line bytes, then trailers over it", "1;" A10 A10 "aaaaaaaa\r\nx\r\n0\r\nX: " A10 A10 A10
+         "\r\n\r\n", FH_ERROR, 431, 32, NULL),
+    LINE("a chunk line over max_line, then trailers over it", "1;" A10 A10 A10 "\r\nx\r\n0\r\nX: " A10 A10 A10
+         "\r\n\r\n", FH_ERROR, 413, 32, NULL),
     /* What follows the body is not the body's: it does not count. */
     LINE("a long request after the body", "1\r\nx\r\n0\r\n\r\nGET /" A10 A10 A10 A10 " HTTP/1.1\r\n", 11, 0, 32, "x"),
 };
@@ -560,7 +568,8 @@ static void feed_fail(const char *what, const char *name, const char *how, const
  * bytes, the same error status, or wanting more; and after every call it
  * agrees with fh_scan_chunked over the bytes present (fh_feed_split). Then
  * the same with a small max_line: whatever the split, exactly fh_scan_chunked's
- * answer at that max_line, which is the big max_line's or 431.
+ * answer at that max_line, which is the big max_line's, or 413 (a chunk line)
+ * or 431 (the trailers) where the bound was passed.
  */
 static void test_feed_chunked(const char *name, const uint8_t *b, size_t n, int64_t m) {
     fh_feed_run one, part, small, sp;
@@ -576,9 +585,10 @@ static void test_feed_chunked(const char *name, const uint8_t *b, size_t n, int6
     if (w == FH_ERROR) memset(dst, 0, n + 1);
     sw = fh_scan_chunked(fh_guard_put(&guard, b, n), n, m, SMALL_LINE, sdst, &sdec, &sst);
     if (sw == FH_ERROR) memset(sdst, 0, n + 1);
-    /* A bound only ever adds a 431: else the same answer as without it. */
-    if (!(sw == FH_ERROR && sst == 431) && !(sw == w && (sw != FH_ERROR || sst == wst) && (sw < 0 || sdec == wdec)))
-        fail("fh_scan_chunked small max_line", name, "neither the big max_line's answer nor 431");
+    /* A bound only ever adds a 413 or a 431: else the same answer as without it. */
+    if (!(sw == FH_ERROR && (sst == 413 || sst == 431)) &&
+        !(sw == w && (sw != FH_ERROR || sst == wst) && (sw < 0 || sdec == wdec)))
+        fail("fh_scan_chunked small max_line", name, "neither the big max_line's answer nor 413 or 431");
     else passed++;
     feed(&one, b, n, NULL, 0, 1, 0, m, HUGE_LINE, 0, 1, NULL);
     diff = fh_feed_agrees(&one, w, wdec, wst, dst);
@@ -922,7 +932,7 @@ static void expect_feed(const char *name, const char *b, size_t n, size_t ml, in
 #define EXPECT_FEED(name, s, ml, st, at) expect_feed(name, s, sizeof(s) - 1, ml, st, at)
 
 static void test_feed_max_line(void) {
-    /* A chunk line of 62 bytes, no CRLF yet: 431 once 33 bytes of it are here (max_line 32). */
+    /* A chunk line of 62 bytes, no CRLF yet: 413 once 33 bytes of it are here (max_line 32). */
     static const char open_line[] = "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     size_t k, n = sizeof(open_line) - 1;
     int ok = 1;
@@ -932,7 +942,7 @@ static void test_feed_max_line(void) {
         int r;
         fh_body_frame_init(&f, 1, 0);
         r = fh_body_feed(&f, fh_guard_put(&guard, (const uint8_t *)open_line, k), k, &dec, &raw, MAX_BODY, 32);
-        if (r != (k > 32 ? 431 : 0) && ok) {
+        if (r != (k > 32 ? 413 : 0) && ok) {
             char detail[96];
             snprintf(detail, sizeof(detail), "%zu bytes of the line returned %d", k, r);
             fail("fh_body_feed max_line", "an open chunk line", detail);
@@ -940,9 +950,9 @@ static void test_feed_max_line(void) {
         }
     }
     if (ok) passed++;
-    EXPECT_FEED("an open chunk line", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 32, 431, 33);
+    EXPECT_FEED("an open chunk line", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 32, 413, 33);
     EXPECT_FEED("an open chunk line after a chunk", "3\r\nabc\r\n1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                32, 431, 8 + 33);
+                32, 413, 8 + 33);
     /* With a big max_line it just waits for the rest. */
     {
         fh_feed_run o;
@@ -952,14 +962,14 @@ static void test_feed_max_line(void) {
         fh_feed_run_free(&o);
     }
     /* The same line, complete: 64 bytes. */
-    EXPECT_FEED("a long chunk line", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 431, 33);
+    EXPECT_FEED("a long chunk line", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 413, 33);
     EXPECT_FEED("a long chunk line, big max_line",
                 "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", HUGE_LINE, 0, 0);
-    EXPECT_FEED("a long last-chunk line", "1\r\nx\r\n0;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", 32, 431,
+    EXPECT_FEED("a long last-chunk line", "1\r\nx\r\n0;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", 32, 413,
                 6 + 33);
     /* A chunk line of exactly max_line bytes (CRLF included) is accepted; one more is not. */
     EXPECT_FEED("a chunk line of max_line bytes", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 0, 0);
-    EXPECT_FEED("a chunk line of max_line + 1 bytes", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 431, 33);
+    EXPECT_FEED("a chunk line of max_line + 1 bytes", "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nx\r\n0\r\n\r\n", 32, 413, 33);
     /* Trailers: each line short, 32 bytes in all (the blank line included). */
     EXPECT_FEED("trailers of max_line bytes", "0\r\nA: 0123456789\r\nB: 0123456789\r\n\r\n", 32, 0, 0);
     EXPECT_FEED("trailers of max_line + 1 bytes", "0\r\nA: 0123456789\r\nB: 01234567890\r\n\r\n", 32, 431, 3 + 33);
@@ -969,9 +979,10 @@ static void test_feed_max_line(void) {
                 431, 3 + 41);
     EXPECT_FEED("three short trailers, big max_line", "0\r\nA: 0123456789\r\nB: 0123456789\r\nC: 0123456789\r\n\r\n",
                 HUGE_LINE, 0, 0);
-    /* A bad byte past the first max_line + 1 bytes of a line: 431 whatever the
-     * split (it used to be 400 in one read, 431 when cut after 5 or 8 bytes). */
-    EXPECT_FEED("a bad byte past max_line in a chunk line", "1;aaaa\x01\x01", 4, 431, 5);
+    /* A bad byte past the first max_line + 1 bytes of a line: the bound's
+     * answer (413 in a chunk line, 431 in the trailers) whatever the split
+     * (it used to be 400 in one read, the bound's when cut after 5 or 8 bytes). */
+    EXPECT_FEED("a bad byte past max_line in a chunk line", "1;aaaa\x01\x01", 4, 413, 5);
     EXPECT_FEED("a bad byte past max_line in a trailer", "0\r\nA: aaaa\x01", 4, 431, 3 + 5);
     EXPECT_FEED("a bad byte within max_line in a chunk line", "1;a\x01\x01" "aaaaaaa", 4, 400, 5);
     EXPECT_FEED("an open trailer line over max_line", "0\r\nA: 0123456789\r\nB: 0123456789012345678901234567890", 40, 431,

@@ -616,6 +616,12 @@ const chunked = (path: string, body: string, extraHeaders = "") =>
   reject(C, "Content-Length of 1 TiB", "our issue (413)", post("/", "Content-Length: 1099511627776\r\n", "abc"), 413);
   reject(C, "one chunk size over maxRequestBodySize", "our issue (413 while de-chunking)",
     chunked("/", `${(MAX_BODY_SIZE + 1).toString(16)}\r\nabc`), 413);
+  reject(C, "chunk extension longer than maxHeaderSize", "our issue (413 for a chunk line past maxHeaderSize, as Bun.serve); RFC 9112 §7.1.1",
+    chunked("/", `5;ext=${"e".repeat(9000)}\r\nhello\r\n0\r\n\r\n`), 413);
+  reject(C, "chunk line that never ends, past maxHeaderSize", "our issue (413 without waiting for its CRLF)",
+    chunked("/", `5;${"e".repeat(9000)}`), 413);
+  reject(C, "trailer section longer than maxHeaderSize", "our issue (431: trailers are header fields); RFC 9112 §7.1.2, RFC 6585 §5",
+    chunked("/", `5\r\nhello\r\n0\r\nX-Trailer: ${"t".repeat(9000)}\r\n\r\n`), 431);
   reject(C, "chunks adding up to over maxRequestBodySize", "our issue (413 while de-chunking)",
     chunked("/", `${chunk("c".repeat(MAX_BODY_SIZE / 2))}${(MAX_BODY_SIZE / 2 + 1).toString(16)}\r\nabc`), 413);
 }
