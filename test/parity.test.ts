@@ -87,6 +87,23 @@ const D = {
     why: "a stream that fails after its head went out ends with a FIN, short of its last chunk, so every byte written arrives and the client sees the body incomplete; Bun.serve resets the connection",
     fast: (bun: Observation) => with_(bun, { after: "closed" }),
   },
+  cannedError: {
+    why: "the core's answer to a request it refuses (400, 413, 431...) says why in a short text body with a Content-Length; Bun.serve's has neither, and ends at the close",
+    fast: (bun: Observation) => {
+      const body = `${bun.reason}\n`;
+      return with_(bun, {
+        headers: sorted([...bun.headers, ["content-length", String(body.length)], ["content-type", "text/plain"]]),
+        framing: "length", body,
+      });
+    },
+  },
+  targetStrict: {
+    why: '"#", "<", ">" and bytes >= 0x80 in the request-target are 400 (RFC 9112 §3; a fragment is never part of a target); Bun.serve takes them (and rewrites bytes >= 0x80)',
+    fast: (): Observation => ({
+      status: 400, reason: "Bad Request", headers: [["connection", "close"], ["content-length", "12"], ["content-type", "text/plain"]],
+      framing: "length", body: "Bad Request\n", complete: true, after: "closed",
+    }),
+  },
   chunkLine: {
     why: "a chunk-size line longer than maxHeaderSize gets 413 with a body saying so; Bun.serve's 413 has none",
     fast: (bun: Observation) =>
@@ -131,12 +148,15 @@ const CASES: Case[] = [
       },
     },
   },
-  { name: "an ftp:// absolute-form target", request: get("ftp://x/seen") },
-  { name: "a zzz:// absolute-form target", request: get("zzz://x/seen") },
-  { name: "a file:// absolute-form target", request: get("file://host/seen") },
+  { name: "an ftp:// absolute-form target", request: get("ftp://x/seen"), differs: D.cannedError },
+  { name: "a zzz:// absolute-form target", request: get("zzz://x/seen"), differs: D.cannedError },
+  { name: "a file:// absolute-form target", request: get("file://host/seen"), differs: D.cannedError },
   { name: "an invalid percent-escape in the query", request: get("/q?%zz=1") },
   { name: "quote, backslash, bar, braces, caret, backtick in the target", request: get('/q?a="b"\\c|d{e}^f`g') },
   { name: "a percent-escape in the path", request: get("/q/%41%zz") },
+  { name: "a fragment in the target", request: get("/q#frag"), differs: D.targetStrict },
+  { name: "angle brackets in the target", request: get("/q?a=<b>"), differs: D.targetStrict },
+  { name: "a byte >= 0x80 in the target", request: get("/q/\xe9"), differs: D.targetStrict },
   { name: "OPTIONS *", request: req("OPTIONS", "*"), differs: D.asterisk },
   {
     name: "a chunk extension past the line bound",

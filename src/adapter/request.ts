@@ -105,7 +105,7 @@ function urlOf(req: HttpRequest, headersStart: number, headersEnd: number): stri
   const p = path.charCodeAt(0) === 47 ? path : `/${path}`; // "http://h?q" routes as "/?q"
   if (first === 47) return originOf(b, headersStart, headersEnd) + p;
   if (first === 42) return null;
-  // Absolute-form (the scanner checked "scheme://authority"), or CONNECT's "host:port".
+  // Absolute-form (the scanner checked "http://" or "https://" and the authority), or CONNECT's "host:port".
   const end = t.start + t.len;
   let i = t.start;
   while (i < end && b[i] !== 58) i++;
