@@ -3,7 +3,8 @@
  * for the tests, served at once by fasthttp (`newServer({ fetch })`) and by Bun.serve in this
  * process, both on 127.0.0.1 port 0. The same raw requests go to both and the answers are
  * compared: status, the headers that matter (Content-Type, Set-Cookie in order, the app's own
- * headers), framing (one of Content-Length or chunked, and consistent) and body. Then what only
+ * headers), framing (one of Content-Length or chunked, and consistent) and body (the comparison is
+ * test/helpers/compare.ts; test/frameworks.test.ts makes it for Elysia). Then what only
  * fasthttp is asked to do: HEAD without a body on a kept-alive connection, 500s for failing apps,
  * streams (order, chunking, backpressure, a client that leaves, a slow stream beside other
  * traffic), request bodies that outlive the request's memory, absolute-form targets, and the
@@ -26,9 +27,9 @@ import {
   startServer,
   text,
   withTimeout,
-  type HttpResponse,
   type RequestOptions,
 } from "./helpers/net.ts";
+import { all, both as bothServers, exchange, expectSame, type Pair } from "./helpers/compare.ts";
 
 const enc = new TextEncoder();
 
@@ -88,54 +89,6 @@ function testApp(): Hono {
   return app;
 }
 
-/** The same request to both servers, parsed. */
-interface Pair {
-  fast: HttpResponse;
-  bun: HttpResponse;
-}
-
-/** One request on its own kept-alive connection; the response parsed (HEAD: without a body). */
-async function exchange(port: number, bytes: Uint8Array, head = false): Promise<HttpResponse> {
-  const client = await Client.connect(port);
-  try {
-    return await client.request(bytes, { noBody: head, timeoutMs: 5000 });
-  } finally {
-    client.destroy();
-  }
-}
-
-/** The framing a response used: "length" (with Content-Length equal to the body) or "chunked"; else a failure. */
-function framing(res: HttpResponse, head = false): "length" | "chunked" | "none" {
-  const cl = res.headerList.filter(([n]) => n.toLowerCase() === "content-length");
-  const te = res.headerList.filter(([n]) => n.toLowerCase() === "transfer-encoding");
-  expect(cl.length + te.length).toBeLessThanOrEqual(1); // never both, never twice
-  if (te.length === 1) {
-    expect(te[0]![1].toLowerCase()).toBe("chunked");
-    return "chunked";
-  }
-  if (cl.length === 1) {
-    if (!head) expect(Number(cl[0]![1])).toBe(res.body.length);
-    return "length";
-  }
-  return "none";
-}
-
-/** Header values by lower-case name, in order (Set-Cookie stays a list). */
-function all(res: HttpResponse, name: string): string[] {
-  return res.headerList.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
-}
-
-/** The headers compared between the servers: everything but Date and the framing ones. */
-function comparable(res: HttpResponse): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [n, v] of res.headerList) {
-    const name = n.toLowerCase();
-    if (name === "date" || name === "content-length" || name === "transfer-encoding" || name === "connection") continue;
-    (out[name] ??= []).push(v);
-  }
-  return out;
-}
-
 let fast: Server;
 let fastPort = 0;
 let bun: ReturnType<typeof Bun.serve>;
@@ -155,23 +108,9 @@ afterAll(async () => {
 
 afterEach(cleanup);
 
-async function both(method: string, path: string, options: RequestOptions = {}): Promise<Pair> {
-  const headers: [string, string][] = [["Host", "app.example:8080"], ["Accept", "*/*"]];
-  if (Array.isArray(options.headers)) headers.push(...options.headers);
-  else if (options.headers !== undefined) headers.push(...Object.entries(options.headers));
-  const bytes = httpRequest(method, path, { ...options, headers });
-  const head = method === "HEAD";
-  const [f, b] = await Promise.all([exchange(fastPort, bytes, head), exchange(bun.port!, bytes, head)]);
-  return { fast: f, bun: b };
-}
-
-/** Asserts that both servers gave the same answer. */
-function expectSame({ fast: f, bun: b }: Pair, head = false): void {
-  expect(f.status).toBe(b.status);
-  expect(comparable(f)).toEqual(comparable(b));
-  expect(framing(f, head)).toBe(framing(b, head));
-  expect(text(f.body)).toBe(text(b.body));
-  expect(f.body).toEqual(b.body);
+/** A request to both servers: fasthttp's and Bun.serve's answers. */
+function both(method: string, path: string, options: RequestOptions = {}): Promise<Pair> {
+  return bothServers(fastPort, bun.port!, method, path, options);
 }
 
 describe("fasthttp and Bun.serve give the same answers", () => {

@@ -157,6 +157,41 @@ describe("examples/fasthttp", () => {
   }, 20_000);
 });
 
+describe("examples/elysia.ts", () => {
+  test("serves the Elysia app (text, JSON, params, a JSON POST, 404, 500, a generator's stream), then stops on SIGTERM", async () => {
+    const example = await spawnExample("elysia.ts");
+    expect(example.stdout()).toContain(`http://localhost:${example.port}/`);
+
+    const home = await fetchRaw(example.port, "GET", "/");
+    expect([home.status, home.headers["content-type"], home.text]).toEqual([200, "text/plain;charset=utf-8", "Hello, Elysia on fasthttp!\n"]);
+
+    const json = await fetchRaw(example.port, "GET", "/json");
+    expect(JSON.parse(json.text)).toEqual({ message: "Hello, World!", server: "fasthttp" });
+
+    const user = await fetchRaw(example.port, "GET", "/users/42?fields=name,age");
+    expect(JSON.parse(user.text)).toEqual({ id: 42, fields: ["name", "age"] });
+
+    const created = await fetchRaw(example.port, "POST", "/echo", JSON.stringify({ name: "Ada", tags: ["ünïcödé"] }));
+    expect([created.status, created.headers["x-echo"]]).toEqual([201, "1"]);
+    expect(JSON.parse(created.text)).toEqual({ received: { name: "Ada", tags: ["ünïcödé"] } });
+    expect((await fetchRaw(example.port, "POST", "/echo", "42")).status).toBe(400);
+    expect((await fetchRaw(example.port, "POST", "/echo", "{not json")).status).toBe(400);
+
+    const missing = await fetchRaw(example.port, "GET", "/nope");
+    expect([missing.status, missing.text]).toEqual([404, "/nope not found\n"]);
+    const failed = await fetchRaw(example.port, "GET", "/error");
+    expect([failed.status, failed.text]).toEqual([500, "this route fails on purpose"]);
+
+    const lines = await fetchRaw(example.port, "GET", "/stream");
+    expect(lines.headers["transfer-encoding"]).toBe("chunked");
+    expect(lines.text).toBe([1, 2, 3, 4, 5].map((i) => `line ${i} of 5\n`).join(""));
+
+    expect(await example.stop()).toBe(0);
+    expect(example.stdout()).toContain("Stopped."); // run() resolved after stop()
+    expect(example.stderr()).toBe("");
+  }, 20_000);
+});
+
 describe("examples/upload.ts", () => {
   test("answers the size and SHA-256 of a streamed upload (Content-Length and chunked) and of a small one; 405 for GET", async () => {
     const ex = await spawnExample("upload.ts");
