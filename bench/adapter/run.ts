@@ -1,18 +1,20 @@
 /**
- * run.ts - the web-standard adapter against Bun.serve: one Hono app (app.ts) served by each,
- * under the method of bench/README.md (server on CPU 0, wrk on CPU 1, one wrk thread, ratios
- * within one invocation), with the framework-less servers of serve-raw.ts as references.
+ * run.ts - the web-standard adapter against Bun.serve: the same two routes as a Hono app and as
+ * an Elysia app (app.ts), each served by both, under the method of bench/README.md (server on
+ * CPU 0, wrk on CPU 1, one wrk thread, ratios within one invocation), with the framework-less
+ * servers of serve-raw.ts as references.
  *
  *   bun bench/adapter/run.ts                          # c1, c50, pipelined; / and /json; 5 runs of 5 s
  *   bun bench/adapter/run.ts --runs 3 --duration 3 --scenarios c50 --routes /
- *   bun bench/adapter/run.ts --servers hono-bun,hono-fasthttp
+ *   bun bench/adapter/run.ts --servers hono-bun,hono-fasthttp,elysia-bun,elysia-fasthttp
  *
  * Each server process starts once and is warmed up; then, scenario by scenario and route by
  * route, every server is measured in turn, `--runs` times (the order rotates each run, so no
  * server always goes first). Before each measurement the harness waits (up to 30 s) until the
  * machine is quiet, and a run during which other processes used more than a quarter of a core
  * is measured again (twice at most; then kept and counted as noisy). Reported: the median
- * req/s with the slowest and fastest run, the ratio to Hono on Bun.serve, and the server's CPU
+ * req/s with the slowest and fastest run, the ratio to Hono on Bun.serve and to the same app on
+ * Bun.serve (Elysia on fasthttp against Elysia on Bun.serve, and so on), and the server's CPU
  * time per request (utime + stime over the run / responses; fasthttp polls ~100 times before
  * it sleeps, so below saturation its figure includes that spinning). Writes
  * bench/adapter/latest.json and prints a Markdown table.
@@ -30,14 +32,18 @@ const BUN = process.execPath;
 interface ServerSpec {
   id: string;
   label: string;
+  /** The server with the same app on Bun.serve, which the "vs same app" column divides by. */
+  sameOnBun: string;
   cmd: (port: number) => string[];
 }
 
 const SERVERS: ServerSpec[] = [
-  { id: "hono-bun", label: "Hono on Bun.serve", cmd: (p) => [BUN, join(HERE, "serve-bun.ts"), String(p)] },
-  { id: "hono-fasthttp", label: "Hono on fasthttp", cmd: (p) => [BUN, join(HERE, "serve-fasthttp.ts"), String(p)] },
-  { id: "raw-bun", label: "Bun.serve, no framework", cmd: (p) => [BUN, join(HERE, "serve-raw.ts"), "bun", String(p)] },
-  { id: "raw-fasthttp", label: "fasthttp req.response(), no framework", cmd: (p) => [BUN, join(HERE, "serve-raw.ts"), "fasthttp", String(p)] },
+  { id: "hono-bun", label: "Hono on Bun.serve", sameOnBun: "hono-bun", cmd: (p) => [BUN, join(HERE, "serve-bun.ts"), String(p), "hono"] },
+  { id: "hono-fasthttp", label: "Hono on fasthttp", sameOnBun: "hono-bun", cmd: (p) => [BUN, join(HERE, "serve-fasthttp.ts"), String(p), "hono"] },
+  { id: "elysia-bun", label: "Elysia on Bun.serve", sameOnBun: "elysia-bun", cmd: (p) => [BUN, join(HERE, "serve-bun.ts"), String(p), "elysia"] },
+  { id: "elysia-fasthttp", label: "Elysia on fasthttp", sameOnBun: "elysia-bun", cmd: (p) => [BUN, join(HERE, "serve-fasthttp.ts"), String(p), "elysia"] },
+  { id: "raw-bun", label: "Bun.serve, no framework", sameOnBun: "raw-bun", cmd: (p) => [BUN, join(HERE, "serve-raw.ts"), "bun", String(p)] },
+  { id: "raw-fasthttp", label: "fasthttp req.response(), no framework", sameOnBun: "raw-bun", cmd: (p) => [BUN, join(HERE, "serve-raw.ts"), "fasthttp", String(p)] },
 ];
 
 interface Scenario {
@@ -202,20 +208,21 @@ try {
           ((results[sc.id] ??= {})[route] ??= {})[r.spec.id] ??= [];
           results[sc.id]![route]![r.spec.id]!.push(sample);
           console.error(
-            `${sc.id} ${route} run ${run + 1}/${opts.runs} ${r.spec.id.padEnd(13)} ${fmt(sample.rps).padStart(9)} req/s  ${fmt(sample.cpuUsPerReq, 1).padStart(6)} µs CPU/req  p99 ${fmt(sample.p99Ms, 2)} ms  others ${fmt(sample.other === null ? null : sample.other * 100)}%${sample.retried ? ` (measured ${sample.retried + 1} times)` : ""}${sample.errors ? `  errors ${sample.errors}` : ""}`,
+            `${sc.id} ${route} run ${run + 1}/${opts.runs} ${r.spec.id.padEnd(15)} ${fmt(sample.rps).padStart(9)} req/s  ${fmt(sample.cpuUsPerReq, 1).padStart(6)} µs CPU/req  p99 ${fmt(sample.p99Ms, 2)} ms  others ${fmt(sample.other === null ? null : sample.other * 100)}%${sample.retried ? ` (measured ${sample.retried + 1} times)` : ""}${sample.errors ? `  errors ${sample.errors}` : ""}`,
           );
         }
       }
     }
   }
   const rows: string[] = [
-    "| scenario | route | server | req/s: median (slowest–fastest run) | vs Hono on Bun.serve | server CPU µs/req | p50 ms | p99 ms | noisy runs |",
-    "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    "| scenario | route | server | req/s: median (slowest–fastest run) | vs Hono on Bun.serve | vs same app on Bun.serve | server CPU µs/req | p50 ms | p99 ms | noisy runs |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const summary: Record<string, unknown>[] = [];
   for (const sc of scenarios) {
     for (const route of routes) {
-      const base = median(results[sc.id]![route]!["hono-bun"]?.map((s) => s.rps) ?? []);
+      const medianOf = (id: string) => median(results[sc.id]![route]![id]?.map((s) => s.rps) ?? []);
+      const base = medianOf("hono-bun");
       for (const r of running) {
         const samples = results[sc.id]![route]![r.spec.id]!;
         const rps = median(samples.map((s) => s.rps));
@@ -223,13 +230,15 @@ try {
         const p50 = median(samples.map((s) => s.p50Ms));
         const p99 = median(samples.map((s) => s.p99Ms));
         const ratio = base && rps ? `${(rps / base).toFixed(2)}×` : "-";
+        const same = medianOf(r.spec.sameOnBun); // null when that server was not run
+        const sameRatio = same && rps ? `${(rps / same).toFixed(2)}×` : "-";
         const lo = Math.min(...samples.map((x) => x.rps));
         const hi = Math.max(...samples.map((x) => x.rps));
         const noisy = samples.filter((x) => x.other !== null && x.other > 0.25).length;
         rows.push(
-          `| ${sc.id === "pipelined" ? `pipelined ×${sc.pipeline} (256 conns)` : sc.id} | \`${route}\` | ${r.spec.label} | ${fmt(rps)} (${fmtK(lo)}–${fmtK(hi)}) | ${ratio} | ${fmt(cpu, 1)} | ${fmt(p50, 2)} | ${fmt(p99, 2)} | ${noisy} |`,
+          `| ${sc.id === "pipelined" ? `pipelined ×${sc.pipeline} (256 conns)` : sc.id} | \`${route}\` | ${r.spec.label} | ${fmt(rps)} (${fmtK(lo)}–${fmtK(hi)}) | ${ratio} | ${sameRatio} | ${fmt(cpu, 1)} | ${fmt(p50, 2)} | ${fmt(p99, 2)} | ${noisy} |`,
         );
-        summary.push({ scenario: sc.id, route, server: r.spec.id, rps, ratioToHonoBun: base && rps ? rps / base : null, cpuUsPerReq: cpu, p50Ms: p50, p99Ms: p99, samples });
+        summary.push({ scenario: sc.id, route, server: r.spec.id, rps, ratioToHonoBun: base && rps ? rps / base : null, ratioToSameOnBun: same && rps ? rps / same : null, sameOnBun: r.spec.sameOnBun, cpuUsPerReq: cpu, p50Ms: p50, p99Ms: p99, samples });
       }
     }
   }
