@@ -782,8 +782,10 @@ static void case_gone_close(void) {
         CHECK_EVENT(s, FH_EV_GONE, &r);
 #else
         /* kqueue reports a closed peer as EV_EOF, exactly as a half-close
-         * (no hang-up of its own): the core keeps the half-close rule and
-         * learns the client is gone when the late answer's write fails. */
+         * (no hang-up of its own): the core keeps the half-close rule (the
+         * handler is told, FH_EV_FIN) and learns the client is gone when
+         * the late answer's write fails. */
+        CHECK_EVENT(s, FH_EV_FIN, &r);
 #endif
         if (conn_of(s, fd) != NULL) {
             /* Still open: at least it must not be reported ready on every
@@ -867,8 +869,9 @@ static void case_gone_reset_tcp(void) {
     fh_destroy(s);
 }
 
-/* A half-close (shutdown SHUT_WR) after a complete request: the late answer
- * is still delivered, then the connection closes. */
+/* A half-close (shutdown SHUT_WR) after a complete request: its handler is
+ * told (FH_EV_FIN, so that it may stop), and a late answer is still
+ * delivered, then the connection closes. */
 static void case_half_close(void) {
     fh_server *s = srv_new();
     int cl, fd = pair_new(s, &cl), n;
@@ -882,6 +885,9 @@ static void case_half_close(void) {
         poll_some(s, 3); /* the FIN is read */
         CHECK_STATE(s, fd, FH_ANSWERING);
         CHECK(conn_of(s, fd) != NULL && conn_of(s, fd)->eof);
+        CHECK_EVENT(s, FH_EV_FIN, &r);
+        CHECK_NO_EVENTS(s);
+        poll_some(s, 2); /* told once */
         CHECK_NO_EVENTS(s);
         respond_async(s, &r, OK_BODY("h"));
         CHECK_RECV(cl, OK_BODY("h"));
