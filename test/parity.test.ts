@@ -204,6 +204,8 @@ const CASES: Case[] = [
   { name: "HEAD with the app's Content-Length on a null body", request: head("/null-length") },
   { name: "HEAD with the app's Transfer-Encoding on a null body", request: head("/null-te") },
   { name: "HEAD of a stream", request: head("/stream-sync") },
+  { name: "HEAD with a Content-Length that is no number, on a null body", request: head("/null-nan-length") },
+  { name: "HEAD with a Content-Length that is no number, on a stream", request: head("/stream-nan-length") },
   { name: "HEAD of an event stream", request: head("/sse?key=head") },
   { name: "HEAD of Bun.file()", request: head("/file"), differs: headType("text/javascript;charset=utf-8") },
   { name: "HEAD of bytes", request: head("/bytes"), differs: headType("application/octet-stream") },

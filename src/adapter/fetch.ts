@@ -119,7 +119,17 @@ export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOpt
       server._end();
       return fail(req, request, server, new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`));
     }
-    return written(server, () => writeResponse(req, request, res, server), (e) => fail(req, request, server, e));
+    // Inline, not through written(): the usual answer costs no closure.
+    let out: Uint8Array | Promise<Uint8Array>;
+    try {
+      out = writeResponse(req, request, res, server);
+    } catch (e) {
+      server._end();
+      return fail(req, request, server, e);
+    }
+    if (out instanceof Promise) return finished(server, out, (e) => fail(req, request, server, e));
+    if (out !== HANDED_OVER) server._end();
+    return out;
   };
 
   return (req: HttpRequest, state: S): Uint8Array | Promise<Uint8Array> => {
@@ -179,18 +189,25 @@ function written(
     server._end();
     return onFail(e);
   }
-  if (out instanceof Promise) {
-    return out.then(
-      (bytes) => {
-        if (bytes !== HANDED_OVER) server._end();
-        return bytes;
-      },
-      (e) => {
-        server._end();
-        return onFail(e);
-      },
-    );
-  }
+  if (out instanceof Promise) return finished(server, out, onFail);
   if (out !== HANDED_OVER) server._end();
   return out;
+}
+
+/** {@link written} for bytes still on their way. */
+function finished(
+  server: AppServer<any>,
+  out: Promise<Uint8Array>,
+  onFail: (e: unknown) => Uint8Array | Promise<Uint8Array>,
+): Promise<Uint8Array> {
+  return out.then(
+    (bytes) => {
+      if (bytes !== HANDED_OVER) server._end();
+      return bytes;
+    },
+    (e) => {
+      server._end();
+      return onFail(e);
+    },
+  );
 }

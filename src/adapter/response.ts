@@ -63,7 +63,7 @@ function headersOf(res: Response, defaultType: string | null, framing: boolean):
   let empty = true;
   for (const name in fields) {
     empty = false;
-    if (name === "set-cookie" || (!framing && (name === "content-length" || name === "transfer-encoding"))) {
+    if (name === "set-cookie" || name === "content-length" || name === "transfer-encoding") {
       return pairsOf(fields, defaultType, framing);
     }
   }
@@ -78,7 +78,11 @@ function headersOf(res: Response, defaultType: string | null, framing: boolean):
 function pairsOf(fields: Record<string, string | string[]>, defaultType: string | null, framing: boolean): [string, string][] {
   const out: [string, string][] = [];
   for (const name in fields) {
-    if (!framing && (name === "content-length" || name === "transfer-encoding")) continue;
+    if (name === "content-length" || name === "transfer-encoding") {
+      // Kept only for a head whose length the app states, and only a length that is one (Elysia sends "NaN").
+      const v = fields[name];
+      if (!framing || typeof v !== "string" || (name === "content-length" ? !/^[0-9]{1,15}$/.test(v) : v.toLowerCase() !== "chunked")) continue;
+    }
     const value = fields[name]!;
     if (typeof value === "string") out.push([name, value]);
     else for (const v of value) out.push([name, v]);

@@ -69,6 +69,8 @@ const routes: Record<string, Route> = {
   "/status-null": (_r, url) => new Response(null, { status: Number(url.searchParams.get("s")) }),
   "/status-text": () => new Response("x", { status: 200, statusText: "Fine Thanks" }),
   "/null-length": () => new Response(null, { headers: { "content-length": "42" } }),
+  "/null-nan-length": () => new Response(null, { headers: { "content-length": "NaN" } }),
+  "/stream-nan-length": () => new Response(new ReadableStream({ start(c) { c.enqueue("x"); c.close(); } }), { headers: { "content-length": "NaN" } }),
   "/null-te": () => new Response(null, { headers: { "transfer-encoding": "chunked" } }),
   "/text-length": () => new Response("hello", { headers: { "content-length": "5" } }),
   "/304": () => new Response(null, { status: 304, headers: { "content-length": "10", etag: '"v1"', "cache-control": "max-age=1", "content-type": "text/plain" } }),
