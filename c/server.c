@@ -82,6 +82,10 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
     return s;
 }
 
+/* The sweep period for a shortest timeout of `shortest` ms: four sweeps per
+ * timeout, but no more often than every 10 ms. */
+static int fh_sweep_period(int64_t shortest) { return (int)(shortest / 4 < 10 ? 10 : shortest / 4); }
+
 /* Sets the timeouts (ms, 0: none) and the connection cap (0: none). The sweep
  * runs four times per shortest timeout, at most every FH_SWEEP_MS. */
 void fh_server_limits(fh_server *s, double header_ms, double idle_ms, double write_ms, int max_conns) {
@@ -93,7 +97,7 @@ void fh_server_limits(fh_server *s, double header_ms, double idle_ms, double wri
     if (s->header_to_ms > 0 && s->header_to_ms < shortest) shortest = s->header_to_ms;
     if (s->idle_to_ms > 0 && s->idle_to_ms < shortest) shortest = s->idle_to_ms;
     if (s->write_to_ms > 0 && s->write_to_ms < shortest) shortest = s->write_to_ms;
-    s->sweep_ms = (int)(shortest / 4 < 10 ? 10 : shortest / 4);
+    s->sweep_ms = fh_sweep_period(shortest);
 }
 
 int fh_server_port(fh_server *s) { return s->port; }
@@ -105,13 +109,13 @@ int fh_conn_timeout(fh_server *s, int fd, int gen, double ms) {
     fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
     if (c == NULL || c->state == FH_LINGERING || ms < -1) return -1;
     c->idle_ms = (int64_t)ms;
-    if (c->idle_ms > 0 && c->idle_ms / 4 < s->sweep_ms) s->sweep_ms = (int)(c->idle_ms / 4 < 10 ? 10 : c->idle_ms / 4);
+    if (c->idle_ms > 0 && fh_sweep_period(c->idle_ms) < s->sweep_ms) s->sweep_ms = fh_sweep_period(c->idle_ms);
     return 0;
 }
 
-/* The peer address of connection fd/gen: its text into out[0, cap), the port in info[0] and the family
- * (4 or 6) in info[1]. Returns the text's length, or -1 when the connection
- * is gone or has no address (a socketpair). */
+/* The peer address of connection fd/gen: its text into out[0, cap), the port
+ * in info[0] and the family (4 or 6) in info[1]. Returns the text's length,
+ * or -1 when the connection is gone or has no address (a socketpair). */
 int fh_peer(fh_server *s, int fd, int gen, uint8_t *out, int cap, int32_t *info) {
     fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
     if (c == NULL || c->state == FH_LINGERING || out == NULL || info == NULL || cap < 1) return -1;

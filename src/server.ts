@@ -8,7 +8,7 @@
  * @module
  */
 import { JSCallback, type Pointer } from "bun:ffi";
-import { resolveConfig, type Handler, type HandlerConfig, type ResolvedConfig } from "./config.ts";
+import { resolveConfig, type Handler, type HandlerConfig, type ResolvedConfig, type SocketAddress } from "./config.ts";
 import { assertSupported, describeError, listenError, loadCore, type Core } from "./ffi.ts";
 import { ST_SIZE } from "./layout.ts";
 import { BATCH, Loop } from "./loop.ts";
@@ -91,7 +91,7 @@ export class Server {
    * @internal The client address of connection fd/gen (Bun's `requestIP`),
    * or null when that connection is gone.
    */
-  _peer(fd: number, gen: number): { address: string; family: "IPv4" | "IPv6"; port: number } | null {
+  _peer(fd: number, gen: number): SocketAddress | null {
     const srv = this.#srv;
     if (srv === null) return null;
     const text = new Uint8Array(64);

@@ -26,12 +26,21 @@ const sorted = (h: [string, string][]): [string, string][] =>
   [...h].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 const plus = (o: Observation, name: string, value: string): Observation => with_(o, { headers: sorted([...o.headers, [name, value]]) });
 
+/** Reasons of the differences whose transform depends on the case (built where they are used). */
+const WHY = {
+  headKeepsType: "HEAD carries the Content-Type GET would (RFC 9110 §9.3.2); Bun.serve leaves it out of HEAD answers",
+  absoluteAuthority: "an absolute-form target's authority is the request's host, and Host is ignored (RFC 9112 §3.2.2); Bun.serve uses Host",
+  rfcReason: "RFC 9110's current reason phrases (413 Content Too Large, 422 Unprocessable Content); Bun.serve has the older names",
+};
+
+/** fasthttp's answer to a failed app: Bun.serve's production 500. */
+const FAILED_500: Partial<Observation> = {
+  status: 500, reason: "Internal Server Error", headers: [["content-length", "21"], ["content-type", "text/plain"]],
+  framing: "length", body: "Something went wrong!",
+};
+
 /** The differences, by name; the README's list carries the same names. */
 const D = {
-  headKeepsType: {
-    why: "HEAD carries the Content-Type GET would (RFC 9110 §9.3.2); Bun.serve leaves it out of HEAD answers",
-    fast: (bun: Observation) => bun, // set per case: see headType()
-  },
   unknownMethod: {
     why: "a method Bun's Request cannot hold (it would reach the app as GET) is answered 501 without calling the app; Bun.serve closes the connection without an answer",
     fast: (bun: Observation) =>
@@ -40,33 +49,17 @@ const D = {
         framing: "length", body: "Not Implemented\n", complete: true, after: "kept",
       }),
   },
-  absoluteAuthority: {
-    why: "an absolute-form target's authority is the request's host, and Host is ignored (RFC 9112 §3.2.2); Bun.serve uses Host",
-    fast: (bun: Observation) => bun, // set per case
-  },
   failBeforeHead: {
     why: "a stream that fails before its first byte gets a 500 (nothing was promised yet); Bun.serve resets the connection",
-    fast: (bun: Observation) =>
-      with_(bun, {
-        status: 500, reason: "Internal Server Error", headers: [["content-length", "21"], ["content-type", "text/plain"]],
-        framing: "length", body: "Something went wrong!", complete: true, after: "kept",
-      }),
+    fast: (bun: Observation) => with_(bun, { ...FAILED_500, complete: true, after: "kept" }),
   },
   notAResponse: {
     why: "an app that returns something other than a Response is a bug: 500 and the error logged; Bun.serve answers 204",
-    fast: (bun: Observation) =>
-      with_(bun, {
-        status: 500, reason: "Internal Server Error", headers: [["content-length", "21"], ["content-type", "text/plain"]],
-        framing: "length", body: "Something went wrong!",
-      }),
+    fast: (bun: Observation) => with_(bun, FAILED_500),
   },
   unnamedStatus: {
     why: 'a status without a registered name goes out with an empty reason phrase (RFC 9112 §4); Bun.serve sends "HM"',
     fast: (bun: Observation) => with_(bun, { reason: "" }),
-  },
-  rfcReason: {
-    why: "RFC 9110's current reason phrases (413 Content Too Large, 422 Unprocessable Content); Bun.serve has the older names",
-    fast: (bun: Observation) => bun, // set per case
   },
   asterisk: {
     why: "OPTIONS * and CONNECT name no resource a fetch app serves: 400, and the connection is kept (the request was well framed); Bun.serve closes it",
@@ -112,7 +105,7 @@ const D = {
 } satisfies Record<string, Difference>;
 
 /** Bun's observation of a HEAD answer with the Content-Type fasthttp also sends. */
-const headType = (type: string): Difference => ({ why: D.headKeepsType.why, fast: (bun) => plus(bun, "content-type", type) });
+const headType = (type: string): Difference => ({ why: WHY.headKeepsType, fast: (bun) => plus(bun, "content-type", type) });
 
 interface Case {
   name: string;
@@ -141,7 +134,7 @@ const CASES: Case[] = [
     name: "an absolute-form target naming another host",
     request: get("http://other:8080/seen"),
     differs: {
-      why: D.absoluteAuthority.why,
+      why: WHY.absoluteAuthority,
       fast: (bun) => {
         const body = bun.body.replace('"http://x/seen"', '"http://other:8080/seen"');
         return with_(bun, { headers: bun.headers.map(([n, v]) => [n, n === "content-length" ? String(body.length) : v]), body });
@@ -227,7 +220,7 @@ for (const s of [201, 207, 208, 226, 300, 305, 306, 402, 418, 421, 423, 424, 425
   CASES.push({ name: `the reason phrase of ${s}`, request: get(`/reason/${s}`) });
 }
 for (const [s, reason] of [[413, "Content Too Large"], [422, "Unprocessable Content"]] as const) {
-  CASES.push({ name: `the reason phrase of ${s}`, request: get(`/reason/${s}`), differs: { why: D.rfcReason.why, fast: (bun) => with_(bun, { reason }) } });
+  CASES.push({ name: `the reason phrase of ${s}`, request: get(`/reason/${s}`), differs: { why: WHY.rfcReason, fast: (bun) => with_(bun, { reason }) } });
 }
 for (const s of [209, 299, 419, 599]) CASES.push({ name: `the reason phrase of ${s}`, request: get(`/reason/${s}`), differs: D.unnamedStatus });
 
@@ -269,6 +262,16 @@ async function open(port: number, request: string): Promise<{ socket: net.Socket
   return { socket, received: () => data, closed: () => closed };
 }
 
+/** What the app noted under `key` once it holds `n` entries (or after 2 s, whatever it holds then). */
+async function logAfter(port: number, key: string, n: number): Promise<string[]> {
+  let seen: string[] = [];
+  for (let i = 0; i < 100 && seen.length < n; i++) {
+    seen = await logOf(port, key);
+    if (seen.length < n) await sleep(20);
+  }
+  return seen;
+}
+
 describe("over time, side by side", () => {
   for (const side of ["bun", "fasthttp"] as const) {
     const server = (): ParityServer => (side === "bun" ? bun : fast);
@@ -304,13 +307,7 @@ describe("over time, side by side", () => {
       const c = await open(server().port, get(`/hang?key=${key}`));
       expect(await until(() => c.received().includes("waiting"), 3000)).toBe(true);
       c.socket.destroy();
-      let seen: string[] = [];
-      await until(() => false, 0);
-      for (let i = 0; i < 100 && seen.length < 2; i++) {
-        seen = await logOf(server().port, key);
-        if (seen.length < 2) await sleep(20);
-      }
-      expect(seen.sort()).toEqual(["abort", "cancel"]);
+      expect((await logAfter(server().port, key, 2)).sort()).toEqual(["abort", "cancel"]);
     });
 
     test(`${side}: a client that leaves before the answer aborts the signal`, async () => {
@@ -318,12 +315,7 @@ describe("over time, side by side", () => {
       const c = await open(server().port, get(`/slow-answer?key=${key}`));
       await sleep(50); // the request reaches the app
       c.socket.destroy();
-      let seen: string[] = [];
-      for (let i = 0; i < 100 && seen.length < 1; i++) {
-        seen = await logOf(server().port, key);
-        if (seen.length < 1) await sleep(20);
-      }
-      expect(seen).toEqual(["abort"]);
+      expect(await logAfter(server().port, key, 1)).toEqual(["abort"]);
       await release(server().port, key);
     });
   }

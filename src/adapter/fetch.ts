@@ -80,22 +80,20 @@ export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOpt
   }
   if (options.trackResponses !== false) trackResponses();
   // One FetchServer per loop (per worker): the last one made is nearly always the one asked for.
+  let last: AppServer<S> | null = null;
   let lastServer: Server | null = null;
-  let lastState: S | undefined;
-  let fs: AppServer<S> | null = null;
   const servers = new WeakMap<Server, AppServer<S>>();
   const serverOf = (req: HttpRequest, state: S): AppServer<S> => {
     const server = req._server;
-    if (server === lastServer && state === lastState) return fs!;
+    if (server === lastServer && last!.state === state) return last!;
     let made = servers.get(server);
     if (made === undefined || made.state !== state) servers.set(server, (made = new AppServer<S>(server, state, fetch)));
     lastServer = server;
-    lastState = state;
-    return (fs = made);
+    return (last = made);
   };
 
   /** The app's failure answered: by `options.error` if it gives a Response, else the 500. */
-  const fail = (req: HttpRequest, request: Request, server: AppServer<S>, e: unknown): Uint8Array | Promise<Uint8Array> => {
+  const fail: Failure<S> = (req, request, server, e) => {
     if (onError === undefined || e instanceof BodyError) return failed(req, e);
     logHandlerError(req, e);
     let alt: unknown;
@@ -107,29 +105,23 @@ export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOpt
     const write = (r: unknown): Uint8Array | Promise<Uint8Array> => {
       if (!(r instanceof NativeResponse)) return req.response(500, FAILED, PLAIN);
       server._begin();
-      return written(server, () => writeResponse(req, request, r, server), (e3) => failed(req, e3));
+      return respond(req, request, server, r, lastResort);
     };
     if (alt instanceof Promise) return alt.then(write, (e2) => failed(req, e2));
     return write(alt);
   };
 
+  /** The app threw, rejected, or gave no Response: its request is no longer pending, and is answered by `fail`. */
+  const appFailed: Failure<S> = (req, request, server, e) => {
+    server._end();
+    return fail(req, request, server, e);
+  };
+
   /** The app's result, which must be a Response. */
   const settle = (req: HttpRequest, request: Request, server: AppServer<S>, res: unknown): Uint8Array | Promise<Uint8Array> => {
-    if (!(res instanceof NativeResponse)) {
-      server._end();
-      return fail(req, request, server, new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`));
-    }
-    // Inline, not through written(): the usual answer costs no closure.
-    let out: Uint8Array | Promise<Uint8Array>;
-    try {
-      out = writeResponse(req, request, res, server);
-    } catch (e) {
-      server._end();
-      return fail(req, request, server, e);
-    }
-    if (out instanceof Promise) return finished(server, out, (e) => fail(req, request, server, e));
-    if (out !== HANDED_OVER) server._end();
-    return out;
+    if (res instanceof NativeResponse) return respond(req, request, server, res, fail);
+    const e = new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`);
+    return appFailed(req, request, server, e);
   };
 
   return (req: HttpRequest, state: S): Uint8Array | Promise<Uint8Array> => {
@@ -142,72 +134,59 @@ export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOpt
     try {
       res = fetch(request, server);
     } catch (e) {
-      server._end();
-      return fail(req, request, server, e);
+      return appFailed(req, request, server, e);
     }
-    if (res instanceof NativeResponse) return settle(req, request, server, res);
-    if (res instanceof Promise) {
-      // An async function that never awaited has already settled: no need to wait a turn.
-      const st = Bun.peek.status(res);
-      if (st === "fulfilled") return settle(req, request, server, Bun.peek(res));
-      return res.then(
-        (r: unknown) => settle(req, request, server, r),
-        (e: unknown) => {
-          server._end();
-          return fail(req, request, server, e);
-        },
-      );
-    }
+    // An async function that never awaited has already settled: no need to wait a turn.
+    if (res instanceof Promise && Bun.peek.status(res) === "fulfilled") res = Bun.peek(res);
     if (res !== null && typeof res === "object" && typeof (res as PromiseLike<unknown>).then === "function") {
+      // A promise (Promise.resolve() returns it as it is) or another thenable.
       return Promise.resolve(res as PromiseLike<unknown>).then(
         (r) => settle(req, request, server, r),
-        (e: unknown) => {
-          server._end();
-          return fail(req, request, server, e);
-        },
+        (e: unknown) => appFailed(req, request, server, e),
       );
     }
     return settle(req, request, server, res);
   };
 }
 
+/** How a failure is answered: the request, its Request, the loop's server, what was thrown. */
+type Failure<S> = (req: HttpRequest, request: Request, server: AppServer<S>, e: unknown) => Uint8Array | Promise<Uint8Array>;
+
+/** The answer when the `error` option's own Response could not be written: the 500. */
+const lastResort: Failure<any> = (req, _request, _server, e) => failed(req, e);
+
 /**
- * `write()`'s bytes, with the pending request counted as ended once they are
- * made (a stream's, HANDED_OVER, is counted when it ends, by writeResponse);
- * a throw or a rejection ends it too and goes to `onFail`, whose answer is
- * sent instead.
+ * Writes the app's Response. Its request stays pending (`server`) until the
+ * bytes are made, or a stream's last chunk is written (writeResponse tells
+ * `server` then: its bytes are HANDED_OVER); a throw or a rejection ends it
+ * too, and `onFail` answers instead. The usual answer costs no closure.
  */
-function written(
-  server: AppServer<any>,
-  write: () => Uint8Array | Promise<Uint8Array>,
-  onFail: (e: unknown) => Uint8Array | Promise<Uint8Array>,
+function respond<S>(
+  req: HttpRequest,
+  request: Request,
+  server: AppServer<S>,
+  res: Response,
+  onFail: Failure<S>,
 ): Uint8Array | Promise<Uint8Array> {
   let out: Uint8Array | Promise<Uint8Array>;
   try {
-    out = write();
+    out = writeResponse(req, request, res, server);
   } catch (e) {
     server._end();
-    return onFail(e);
+    return onFail(req, request, server, e);
   }
-  if (out instanceof Promise) return finished(server, out, onFail);
+  if (out instanceof Promise) {
+    return out.then(
+      (bytes) => {
+        if (bytes !== HANDED_OVER) server._end();
+        return bytes;
+      },
+      (e) => {
+        server._end();
+        return onFail(req, request, server, e);
+      },
+    );
+  }
   if (out !== HANDED_OVER) server._end();
   return out;
-}
-
-/** {@link written} for bytes still on their way. */
-function finished(
-  server: AppServer<any>,
-  out: Promise<Uint8Array>,
-  onFail: (e: unknown) => Uint8Array | Promise<Uint8Array>,
-): Promise<Uint8Array> {
-  return out.then(
-    (bytes) => {
-      if (bytes !== HANDED_OVER) server._end();
-      return bytes;
-    },
-    (e) => {
-      server._end();
-      return onFail(e);
-    },
-  );
 }

@@ -251,7 +251,6 @@ export function abortRequest(request: globalThis.Request): void {
   if (request instanceof Request) request._left();
 }
 
-
 /** The connection a Request came on (fd and generation), or null for one this adapter did not make. */
 export const connectionOf: (request: globalThis.Request) => { fd: number; gen: number } | null = Request._connection;
 

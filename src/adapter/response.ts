@@ -157,9 +157,11 @@ function fromStream(
     }
     return true;
   };
-  const whole = (): Uint8Array => {
-    return complete(req, status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), headers);
-  };
+  const whole = (): Uint8Array => complete(req, status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), headers);
+  /** Streams from here: the chunks so far, then `next` (a read under way) and the rest. */
+  const out = (next: Promise<Read> | null): Uint8Array => streamOut(req, request, status, headers, reader, chunks, next, ended);
+  /** After a read: whole at the end, streamed past GATHER_MAX, else read on. */
+  const after = (r: Read): Uint8Array | Promise<Uint8Array> => (!took(r) ? whole() : size > GATHER_MAX ? out(null) : step());
   const step = (): Uint8Array | Promise<Uint8Array> => {
     for (;;) {
       const p = reader.read();
@@ -167,18 +169,18 @@ function fromStream(
       if (state === "rejected") return p as Promise<never>; // the stream failed before a byte went out: 500
       if (state === "fulfilled") {
         if (!took(Bun.peek(p) as Read)) return whole();
-        if (size > GATHER_MAX) return streamOut(req, request, status, headers, reader, chunks, null, ended);
-        continue;
+        if (size > GATHER_MAX) return out(null);
+        continue; // a loop, not after(): a stream of ready chunks must not grow the stack
       }
       // Nothing yet: wait for the first chunk however long it takes, as Bun.serve does.
-      if (chunks.length === 0) return p.then((r) => (!took(r) ? whole() : size > GATHER_MAX ? streamOut(req, request, status, headers, reader, chunks, null, ended) : step()));
+      if (chunks.length === 0) return p.then(after);
       // Chunks are here: take more only while they come before the event loop turns.
       return new Promise<Uint8Array>((resolve, reject) => {
         let decided = false;
         const turn = setImmediate(() => {
           if (decided) return;
           decided = true;
-          resolve(streamOut(req, request, status, headers, reader, chunks, p, ended));
+          resolve(out(p));
         });
         p.then(
           (r) => {
@@ -186,8 +188,7 @@ function fromStream(
             decided = true;
             clearImmediate(turn);
             try {
-              if (!took(r)) resolve(whole());
-              else resolve(size > GATHER_MAX ? streamOut(req, request, status, headers, reader, chunks, null, ended) : step());
+              resolve(after(r));
             } catch (e) {
               reject(e);
             }
