@@ -67,6 +67,8 @@ int fh_poll(fh_server *s) {
     int n, i, k, nready;
     fh_ref *list;
     s->ndesc = 0;
+    s->in_batch = 0;
+    fh_ws_release_rows(s); /* the last batch is done: JavaScript copied what it kept */
     s->now_ms = fh_now_ms();
     fh_sweep(s);
     /* Connections with buffered requests first: the backend will not report
@@ -84,10 +86,14 @@ int fh_poll(fh_server *s) {
         fh_conn *c = fh_lookup(s, list[k].fd, list[k].gen);
         if (c == NULL) continue;
         c->listed = 0;
+        if (c->state == FH_WEBSOCKET) fh_ws_resume(s, c);
         if (c->state != FH_READING) continue; /* listed again when its answers are done */
         fh_parse(s, c);
     }
-    if (s->ndesc >= s->desc_cap) return s->ndesc;
+    if (s->ndesc >= s->desc_cap) {
+        s->in_batch = 1;
+        return s->ndesc;
+    }
     n = fh_backend_poll(s->be, s->events, s->max_events, 0);
     if (n < 0) return n;
     for (i = 0; i < n; i++) {
@@ -104,10 +110,11 @@ int fh_poll(fh_server *s) {
             if (s->conns[fd] != c) continue;
         }
         if (mask & (FH_READABLE | FH_HUP)) {
-            if (s->ndesc >= s->desc_cap && c->state == FH_READING) continue; /* reported again next poll */
+            if (s->ndesc >= s->desc_cap && (c->state == FH_READING || c->state == FH_WEBSOCKET)) continue; /* reported again next poll */
             fh_conn_read(s, c, mask);
         }
     }
+    s->in_batch = s->ndesc > 0; /* WebSocket sends from here to fh_flush leave with the batch */
     return s->ndesc;
 }
 
@@ -115,8 +122,8 @@ int fh_poll(fh_server *s) {
  * Returns 1 when connections wait to be parsed (poll soon), else 0. */
 int fh_flush(fh_server *s, int from, int to) {
     int i;
-    s->ndirty = 0;
     s->now_ms = fh_now_ms();
+    s->in_batch = 0;
     if (to > s->ndesc) to = s->ndesc;
     for (i = from < 0 ? 0 : from; i < to; i++) {
         int32_t *d = s->desc + (size_t)i * FH_D_SIZE;
@@ -147,12 +154,14 @@ int fh_flush(fh_server *s, int from, int to) {
         }
         fh_mark_dirty(s, c);
     }
+    /* The batch's connections (also those WebSocket sends marked since fh_poll). */
     for (i = 0; i < s->ndirty; i++) {
         fh_conn *c = fh_lookup(s, s->dirty[i].fd, s->dirty[i].gen);
         if (c == NULL) continue;
         c->dirty = 0;
         fh_conn_flush(s, c);
     }
+    s->ndirty = 0;
     return s->nready > 0;
 }
 

@@ -80,6 +80,9 @@ static int fh_conn_watch(fh_server *s, fh_conn *c) {
     case FH_BODY:
         if (fh_body_reading(c)) mask |= FH_READABLE;
         break;
+    case FH_WEBSOCKET:
+        if (fh_ws_reading(c)) mask |= FH_READABLE;
+        break;
     }
     return mask;
 }
@@ -99,7 +102,7 @@ static void fh_conn_enter(fh_server *s, fh_conn *c, fh_state st) {
         c->rlen = 0;
         c->unparsed = 0;
     }
-    if (st == FH_RAW) c->hold = 0;
+    if (st == FH_RAW || st == FH_WEBSOCKET) c->hold = 0;
     c->state = st;
     fh_set_interest(s, c, fh_conn_watch(s, c));
 }
@@ -123,7 +126,7 @@ static void fh_conn_settle(fh_server *s, fh_conn *c) {
 
 /* No request of c is parsed again: it closes once its queue is written. */
 static void fh_conn_last(fh_server *s, fh_conn *c) {
-    if (c->state == FH_LINGERING || c->state == FH_RAW) return;
+    if (c->state == FH_LINGERING || c->state == FH_RAW || c->state == FH_WEBSOCKET) return;
     if (c->qlen == 0) {
         fh_conn_linger(s, c);
         return;
@@ -146,6 +149,7 @@ static void fh_conn_close(fh_server *s, fh_conn *c) {
         c->body = NULL;
     }
     fh_queue_clear(s, c);
+    fh_ws_free(s, c);
     s->conns[c->fd] = NULL;
     s->nconns--;
     free(c->q);

@@ -13,6 +13,9 @@
  *   timers.c   the sweep: every timeout, on one pass
  *   wake.c     the helper thread that wakes JavaScript
  *   api.c      the exported functions JavaScript calls (src/ffi.ts)
+ *   ws.c       a connection after its 101: WebSocket frames in, messages to
+ *              JavaScript as batch rows, frames out, the closing handshake
+ *              (the pure parts, reader, UTF-8 and deflate, are in ws.h)
  */
 #ifndef FH_CONN_H
 #define FH_CONN_H
@@ -30,8 +33,11 @@
  *      │ └─request whose ─▶ BODY ──body ended and read (or its answer written)─▶ ANSWERING
  *      │   body streams       └─ a bad body, a stall, its answer written first ─▶ CLOSING
  *      │ idle timeout,      │ a takeover reaches the head ─▶ RAW
- *      ▼ peer FIN           ▼
+ *      │ peer FIN           │ a WebSocket's 101 reaches the head ─▶ WEBSOCKET
+ *      ▼                    ▼
  *   LINGERING ◀── CLOSING (queue written) ◀── RAW (its taker ends it)
+ *      ▲
+ *      └── WEBSOCKET (the closing handshake done, or failed: a protocol error, a timeout)
  *      │
  *      └─ peer closes, or FH_LINGER_MS ─▶ closed (freed)
  *
@@ -44,8 +50,9 @@ typedef enum fh_state {
     FH_CLOSING,     /* no request is parsed again: the queue is written, then FIN */
     FH_RAW,         /* taken over: the bytes read are the handler's */
     FH_LINGERING,   /* FIN sent: read and discard until the peer closes too */
-    FH_BODY         /* HTTP, a request is dispatched whose body streams (c->body): what is
+    FH_BODY,        /* HTTP, a request is dispatched whose body streams (c->body): what is
                        read is its body, up to a window; nothing more is parsed */
+    FH_WEBSOCKET    /* after a 101 to a WebSocket upgrade (c->ws): frames in and out */
 } fh_state;
 
 /* A place in a connection's response queue: one answer, in request order. */
@@ -89,6 +96,34 @@ typedef struct fh_body {
                             straight into its buffer (fh_body_recv_into); not read until it does */
 } fh_body;
 
+/*
+ * A WebSocket connection (state FH_WEBSOCKET, ws.c). Its frames out are the
+ * buffer of the one place left in its queue, the upgrade's (FH_SEG_WEBSOCKET),
+ * written by the one write path; its frames in go through the reader, and
+ * what they complete becomes a row of the batch (FH_REQ_WS). While a row it
+ * completed waits for room in the batch, nothing more is read: that is the
+ * inbound backpressure.
+ */
+typedef struct fh_wsc {
+    fh_wsr r;             /* the reader (ws_read.c) */
+    int64_t limit;        /* backpressureLimit: a send while more than this is buffered is dropped */
+    int64_t idle_ms;      /* idleTimeout (0: none): silence this long closes it */
+    int64_t rx_ms;        /* when the last frame came */
+    int64_t close_ms;     /* when our close frame was queued */
+    int code;             /* the close code the close handler gets (FH_WS_CLOSE_ABNORMAL until one is known) */
+    int opts;             /* FH_WSO_* */
+    uint8_t pending;      /* what the reader stopped at waits for room in the batch */
+    uint8_t acted;        /* ... and its own action (a pong, a close's echo) is already taken */
+    uint8_t close_sent;   /* our close frame is queued: nothing more is sent */
+    uint8_t close_got;    /* the peer's close frame came: nothing more is read */
+    uint8_t pinged;       /* a ping went out for this silence */
+    fh_z *inflater;       /* permessage-deflate (NULL: not agreed); shared ones belong to the server */
+    fh_z *deflater;
+    uint8_t own_z;        /* the streams are this connection's (context takeover), freed with it */
+    uint8_t *zbuf;        /* a decompressed or compressed message */
+    size_t zcap;
+} fh_wsc;
+
 typedef struct fh_conn {
     int fd;
     uint32_t gen;
@@ -111,6 +146,7 @@ typedef struct fh_conn {
     int64_t since_ms;  /* when the current request head (or the lingering close) began */
     int64_t last_ms;   /* the last read or write that moved bytes */
     int64_t idle_ms;   /* this connection's idle timeout (fh_conn_timeout), or -1: the server's */
+    fh_wsc *ws;        /* FH_SEG_WEBSOCKET accepted (and state FH_WEBSOCKET once its 101 is at the head) */
 } fh_conn;
 
 typedef struct fh_ref {
@@ -155,6 +191,12 @@ typedef struct fh_server {
     int max_conns;           /* 0: no limit */
     int nlinger;
     int32_t *ev;             /* FH_EV_* events not yet taken by JavaScript */
+    int in_batch;            /* rows were handed out and not yet flushed: a WebSocket send waits for fh_flush */
+    int32_t wslab;           /* the slab WebSocket rows of this batch are being copied into (-1: none) */
+    size_t wslab_used, wslab_size;
+    int32_t *wslabs;         /* every slab this batch's WebSocket rows use: released when it is done */
+    int nwslabs, wslabs_cap;
+    fh_z *zdef, *zinf;       /* the shared permessage-deflate streams (no context takeover) */
     int nev, ev_cap;
     /* the wake-up thread */
     pthread_t thread;
@@ -173,6 +215,8 @@ typedef struct fh_server {
 /* A stream or takeover buffers at most this much that the socket has not
  * taken: a write past it is refused (-ENOBUFS) until the buffer drains. */
 #define FH_STREAM_BUFFER_MAX (8 * 1024 * 1024)
+/* How long a WebSocket waits for the peer's close frame after sending its own. */
+#define FH_WS_CLOSE_WAIT_MS 2000
 /* What a streaming request body may hold read and not yet taken by its handler. */
 #define FH_BODY_WINDOW (256 * 1024)
 /* An answer that comes before its body's end keeps the connection only if at
@@ -223,6 +267,16 @@ static int fh_body_reading(fh_conn *c);
 /* frame.c */
 static void fh_parse(fh_server *s, fh_conn *c);
 static void fh_conn_read(fh_server *s, fh_conn *c, int mask);
+
+/* ws.c */
+static void fh_ws_recv(fh_server *s, fh_conn *c, int mask);
+static void fh_ws_resume(fh_server *s, fh_conn *c);
+static void fh_ws_sweep(fh_server *s, fh_conn *c, int64_t now);
+static void fh_ws_free(fh_server *s, fh_conn *c);
+static void fh_ws_opened(fh_server *s, fh_conn *c);
+static void fh_ws_release_rows(fh_server *s);
+static void fh_ws_stop(fh_server *s, fh_conn *c);
+static int fh_ws_reading(fh_conn *c);
 
 /* timers.c */
 static void fh_sweep(fh_server *s);

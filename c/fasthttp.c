@@ -19,6 +19,7 @@
 #include "backend.h"
 #include "layout.h"
 #include "scanner.h"
+#include "ws.h"
 
 #if defined(FH_BACKEND_KQUEUE) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
     defined(__NetBSD__) || defined(__DragonFly__)
@@ -36,6 +37,9 @@
 #include "chunked.c"
 #include "net.c"
 #include "pool.c"
+#include "utf8.c"
+#include "ws_read.c"
+#include "deflate.c"
 #include "conn.h"
 #include "conn.c"
 #include "answers.c"
@@ -46,4 +50,5 @@
 #include "wake.c"
 #include "api.c"
 #include "server.c"
+#include "ws.c"
 #include "probe.c"

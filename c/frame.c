@@ -303,6 +303,10 @@ static void fh_conn_read(fh_server *s, fh_conn *c, int mask) {
         fh_body_recv(s, c, mask);
         return;
     }
+    if (c->state == FH_WEBSOCKET) {
+        fh_ws_recv(s, c, mask);
+        return;
+    }
     if (c->state != FH_READING) {
         fh_read_aside(s, c, mask);
         return;

@@ -53,6 +53,9 @@
 #define FH_EV_GONE 6   /* the client of a request still waiting for its answer left */
 #define FH_EV_BODY 7   /* a streamed request body its reader waits on has data, its end or a failure */
 #define FH_EV_FIN 8    /* the client of a request still waiting for its answer half-closed (FIN): it may have left */
+#define FH_EV_WS_OPEN 9    /* a WebSocket's 101 reached the head of its queue: it is open (seq: the upgrade's) */
+#define FH_EV_WS_DRAIN 10  /* a WebSocket's buffered frames have all been written */
+#define FH_EV_WS_CLOSED 11 /* a WebSocket is gone; the fourth int is the close code its close handler gets */
 #define FH_EV_SIZE 4   /* int32 per event */
 
 /* ---- a streamed request body (FH_REQ_STREAM): fh_body_read's state[0] ----- */
@@ -68,6 +71,26 @@
 #define FH_SEG_STREAM 1   /* bytes that arrive over time (fh_stream_write) until fh_stream_end */
 #define FH_SEG_TAKEOVER 2 /* a stream that, once at the head, makes the connection the handler's */
 #define FH_SEG_FILE 3     /* ptr[off, len) (the head), then a file by sendfile */
+#define FH_SEG_WEBSOCKET 4 /* a 101 that, once at the head, makes the connection a WebSocket; then its frames out */
+
+/* ---- WebSocket rows: a message or control frame, in the batch with requests -- */
+#define FH_REQ_WS 512      /* FH_D_FLAGS: the row is a WebSocket's, not a request */
+#define FH_R_WS 4          /* FH_D_RKIND of such a row (the core's): its slab goes back with the batch */
+#define FH_D_WS_OP 5       /* FH_WS_OP_* (ws.h): TEXT, BINARY, CLOSE (the peer's), PING, PONG */
+#define FH_D_WS_CODE 7     /* CLOSE: the peer's close code (1005: none) */
+#define FH_D_WS_DATA 13    /* the payload's offset in slab FH_D_SLAB; +1 its length (CLOSE: the reason) */
+/* fh_ws_accept's opts. */
+#define FH_WSO_PINGS 1         /* sendPings */
+#define FH_WSO_CLOSE_ON_LIMIT 2 /* closeOnBackpressureLimit */
+#define FH_WSO_DEFLATE 4       /* permessage-deflate was agreed (zopts says how) */
+#define FH_WSO_PING_ROWS 8     /* the app has a ping handler: pings become rows */
+#define FH_WSO_PONG_ROWS 16    /* the app has a pong handler: pongs become rows */
+/* fh_ws_accept's zopts: bits 0-3 server_max_window_bits, 4-7 client's, and the context takeovers. */
+#define FH_WSZ_SERVER_TAKEOVER 256
+#define FH_WSZ_CLIENT_TAKEOVER 512
+/* fh_ws_send's flags. */
+#define FH_WSS_COMPRESS 1 /* compress it (when permessage-deflate was agreed) */
+#define FH_WSS_CORK 2     /* only buffer it: written with the batch, or by fh_ws_flush */
 
 /* ---- fh_stats: int32 per figure ------------------------------------------- */
 #define FH_ST_CONNS 0
@@ -86,8 +109,11 @@
     X(FH_D_VERSION) X(FH_D_HEADERS) X(FH_D_BODY) X(FH_D_FLAGS) X(FH_D_TARGET) X(FH_D_RKIND) X(FH_D_ROFF)  \
     X(FH_D_RLEN) X(FH_D_RFLAGS) X(FH_D_SIZE) X(FH_R_PENDING) X(FH_R_ARENA) X(FH_R_DONE) X(FH_R_STATUS)    \
     X(FH_RF_CLOSE) X(FH_RF_RAW) X(FH_EV_TAKEN) X(FH_EV_DATA) X(FH_EV_DRAIN) X(FH_EV_CLOSED) X(FH_EV_END)  \
-    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_FIN) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
+    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_FIN) X(FH_EV_WS_OPEN) X(FH_EV_WS_DRAIN) X(FH_EV_WS_CLOSED) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
     X(FH_B_FAILED) X(FH_B_SIZE) X(FH_SEG_BYTES) X(FH_SEG_STREAM) X(FH_SEG_TAKEOVER) X(FH_SEG_FILE)        \
+    X(FH_SEG_WEBSOCKET) X(FH_REQ_WS) X(FH_R_WS) X(FH_D_WS_OP) X(FH_D_WS_CODE) X(FH_D_WS_DATA) X(FH_WSO_PINGS)  \
+    X(FH_WSO_CLOSE_ON_LIMIT) X(FH_WSO_DEFLATE) X(FH_WSO_PING_ROWS) X(FH_WSO_PONG_ROWS) X(FH_WSZ_SERVER_TAKEOVER) \
+    X(FH_WSZ_CLIENT_TAKEOVER) X(FH_WSS_COMPRESS) X(FH_WSS_CORK)                                        \
     X(FH_ST_CONNS) X(FH_ST_SLABS) X(FH_ST_IN_USE) X(FH_ST_HIGH_WATER) X(FH_ST_CAP) X(FH_ST_LARGE_IN_USE)  \
     X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_SIZE) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
     X(FH_REQ_CHUNKED) X(FH_REQ_EXPECT_CONTINUE) X(FH_REQ_HAS_CL) X(FH_REQ_UPGRADE)

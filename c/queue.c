@@ -89,6 +89,8 @@ static void fh_queue_clear(fh_server *s, fh_conn *c) {
         fh_seg *g = fh_seg_at(c, 0);
         if (!g->ready && !g->held) fh_notify(s, FH_EV_GONE, c, fh_seg_seq(c, 0));
         else if (g->kind == FH_SEG_STREAM || g->kind == FH_SEG_TAKEOVER) fh_notify(s, FH_EV_CLOSED, c, fh_seg_seq(c, 0));
+        else if (g->kind == FH_SEG_WEBSOCKET)
+            fh_notify(s, FH_EV_WS_CLOSED, c, (uint32_t)(c->ws != NULL ? c->ws->code : FH_WS_CLOSE_ABNORMAL));
         if (g->ready) fh_seg_done(s, g);
         c->qhead = (c->qhead + 1) & (c->qcap - 1);
         c->qlen--;
@@ -99,10 +101,10 @@ static void fh_queue_clear(fh_server *s, fh_conn *c) {
  * half-closed client could be waiting for (a FIN then means it left). */
 static int fh_queue_has_stream(fh_conn *c) {
     uint32_t i;
-    if (c->state == FH_RAW) return 1;
+    if (c->state == FH_RAW || c->state == FH_WEBSOCKET) return 1;
     for (i = 0; i < c->qlen; i++) {
         fh_seg *g = fh_seg_at(c, i);
-        if (g->ready && (g->kind == FH_SEG_STREAM || g->kind == FH_SEG_TAKEOVER)) return 1;
+        if (g->ready && (g->kind == FH_SEG_STREAM || g->kind == FH_SEG_TAKEOVER || g->kind == FH_SEG_WEBSOCKET)) return 1;
     }
     return 0;
 }
@@ -196,7 +198,7 @@ static int fh_retire_head(fh_server *s, fh_conn *c) {
     return 1;
 }
 
-/* Writes a stream, a takeover or a file at the head of the queue. Returns 1
+/* Writes a stream, a takeover, a WebSocket's frames or a file at the head of the queue. Returns 1
  * when it was retired (go on), 0 when it waits (for bytes or writability),
  * -1 when the connection was closed. */
 static int fh_flush_special(fh_server *s, fh_conn *c, fh_seg *g) {
@@ -209,6 +211,12 @@ static int fh_flush_special(fh_server *s, fh_conn *c, fh_seg *g) {
         g->slab = -1;
         fh_notify(s, FH_EV_TAKEN, c, fh_seg_seq(c, 0));
         if (c->rlen > 0) fh_notify(s, FH_EV_DATA, c, fh_seg_seq(c, 0));
+    } else if (g->kind == FH_SEG_WEBSOCKET && c->state != FH_WEBSOCKET) {
+        /* Everything before it is written: its 101 goes now, and the
+         * connection is a WebSocket. The request's arena goes back. */
+        if (g->slab >= 0) fh_pool_release(&s->pool, g->slab);
+        g->slab = -1;
+        fh_ws_opened(s, c);
     }
     while (g->off < g->len) {
         struct iovec v;
@@ -249,10 +257,10 @@ static int fh_flush_special(fh_server *s, fh_conn *c, fh_seg *g) {
     g->off = g->len = 0;
     if (g->drain_wanted) {
         g->drain_wanted = 0;
-        fh_notify(s, FH_EV_DRAIN, c, fh_seg_seq(c, 0));
+        fh_notify(s, g->kind == FH_SEG_WEBSOCKET ? FH_EV_WS_DRAIN : FH_EV_DRAIN, c, fh_seg_seq(c, 0));
     }
     if (!g->ended) return 0;
-    if (g->kind == FH_SEG_TAKEOVER) {
+    if (g->kind == FH_SEG_TAKEOVER || g->kind == FH_SEG_WEBSOCKET) {
         fh_conn_linger(s, c); /* ends when its taker closes it: FIN, then the peer's */
         return -1;
     }

@@ -36,6 +36,7 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
         return NULL;
     }
     s->lfd = -1;
+    s->wslab = -1;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     s->max_head = (size_t)max_head;
     s->sweep_ms = FH_SWEEP_MS;
@@ -196,6 +197,7 @@ int fh_stop(fh_server *s, int force) {
         fh_conn *c = s->conns[fd];
         if (c == NULL) continue;
         if (force || c->state == FH_RAW) fh_conn_close(s, c); /* a taken-over connection is out of HTTP's hands */
+        else if (c->state == FH_WEBSOCKET) fh_ws_stop(s, c); /* 1001 Going Away, then the closing handshake */
         else if (c->state != FH_BODY) fh_conn_last(s, c); /* a body still coming is read to its end first */
     }
     return s->nconns;
@@ -210,6 +212,9 @@ void fh_destroy(fh_server *s) {
         if (s->conns[fd] != NULL) fh_conn_close(s, s->conns[fd]);
     fh_backend_free(s->be);
     fh_pool_free(&s->pool);
+    if (s->zdef != NULL) fh_z_free(s->zdef);
+    if (s->zinf != NULL) fh_z_free(s->zinf);
+    free(s->wslabs);
     free(s->conns);
     free(s->rbuf);
     free(s->ready);

@@ -15,6 +15,10 @@ static void fh_sweep_conn(fh_server *s, fh_conn *c, int64_t now) {
         if (now - c->since_ms > FH_LINGER_MS) fh_conn_close(s, c);
         return;
     }
+    if (c->state == FH_WEBSOCKET) {
+        fh_ws_sweep(s, c, now); /* its own timeouts (a reader that lags is backpressure, not a fault) */
+        return;
+    }
     if (c->blocked) {
         /* A peer that stopped reading: drop it and free its arenas. A reset
          * (SO_LINGER 0) also frees the kernel's send buffer at once, which a

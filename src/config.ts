@@ -4,6 +4,8 @@
  * @module
  */
 import type { HttpRequest } from "./request.ts";
+import type { UpgradeOptions } from "./ws/hub.ts";
+import type { WebSocketHandler } from "./ws/types.ts";
 
 /**
  * A request handler: the response bytes, a promise of them, or a throw (500).
@@ -21,10 +23,9 @@ export interface SocketAddress {
 /**
  * The `server` a fetch app gets as its second argument, Bun's `Server`
  * surface for the loop that serves the request (with `workers`, each worker
- * has its own). Where Bun's needs what fasthttp does not have yet, it says
- * so: `upgrade()` throws, as Bun.serve's does without a `websocket` handler,
- * and `publish()` / `subscriberCount()` report no subscribers. `state` is
- * fasthttp's own: what `makeState` made for this loop (Hono: `c.env.state`).
+ * has its own; `publish()` reaches the subscribers of every worker, and
+ * `subscriberCount()` counts this worker's). `state` is fasthttp's own: what
+ * `makeState` made for this loop (Hono: `c.env.state`).
  */
 export interface FetchServer<S = void> {
   /** What `makeState` made for this loop (undefined without it). */
@@ -45,7 +46,7 @@ export interface FetchServer<S = void> {
   readonly protocol: string;
   /** Requests this loop's app is answering: called, and not yet written in full (a stream until its last chunk). */
   readonly pendingRequests: number;
-  /** WebSocket connections not yet open: 0 (not served yet). */
+  /** WebSocket connections upgraded and not yet open. */
   readonly pendingWebSockets: number;
   /** The client's address, or null when its connection is gone or the request is not this server's. */
   requestIP(request: Request): SocketAddress | null;
@@ -55,11 +56,20 @@ export interface FetchServer<S = void> {
    * body. A handler's time and a streamed response's are their own.
    */
   timeout(request: Request, seconds: number): void;
-  /** Upgrades to a WebSocket: not served yet, so it throws (as Bun.serve without `websocket`). */
-  upgrade(request: Request, options?: unknown): boolean;
-  /** Publishes to a WebSocket topic: nobody subscribes yet, so 0 bytes go out. */
-  publish(topic: string, data: unknown, compress?: boolean): number;
-  /** Subscribers of a WebSocket topic: 0. */
+  /**
+   * Upgrades the request to a WebSocket (the `websocket` option's handlers
+   * take it): true when it is a valid upgrade (return nothing then), false
+   * when it is not (answer it). `data` becomes `ws.data`; `headers` are
+   * added to the 101. Throws without the `websocket` option, as Bun.serve.
+   */
+  upgrade<T = undefined>(request: Request, options?: UpgradeOptions<T>): boolean;
+  /**
+   * Sends a message (a string as text, bytes as binary) to every WebSocket
+   * subscribing to `topic`: the message's bytes when some subscriber here
+   * got it, else 0.
+   */
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress?: boolean): number;
+  /** How many of this loop's WebSockets subscribe to `topic`. */
   subscriberCount(topic: string): number;
   /** Calls the app as a client's request would. */
   fetch(request: Request | string): Promise<Response>;
@@ -147,10 +157,20 @@ export interface ServerConfig<S = void> {
   workerEntry?: string | URL;
   /** A structured-cloneable value handed to each worker, as `makeState`'s `worker.data`. */
   workerData?: unknown;
+  // ---- WebSocket (src/ws/) ----
+  /**
+   * WebSockets, as Bun.serve's `websocket`: the handlers (`message`, and
+   * `open`, `close`, `drain`, `ping`, `pong`) and options
+   * (`maxPayloadLength`, `backpressureLimit`, `closeOnBackpressureLimit`,
+   * `idleTimeout`, `sendPings`, `publishToSelf`, `perMessageDeflate`). A
+   * fetch app upgrades with `server.upgrade(request, { data, headers })`, a
+   * handler with `req.upgrade({ data, headers })`.
+   */
+  websocket?: WebSocketHandler<any>;
 }
 
 /** A config with every default filled in (what one loop needs besides its handler; the workers' options stay as given). */
-export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler" | "error">>;
+export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler" | "error" | "websocket">>;
 
 /** The options src/workers.ts reads; a loop ignores them. */
 type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
@@ -175,6 +195,7 @@ const KNOWN = new Set([
   "makeState",
   "workerEntry",
   "workerData",
+  "websocket",
 ]);
 
 function show(v: unknown): string {

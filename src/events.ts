@@ -14,9 +14,10 @@ import type { BodyReader } from "./body.ts";
 import { Connection, type ConnectionHost, type ConnectionMode } from "./connection.ts";
 import type { Core } from "./ffi.ts";
 import type { StreamSpecial, TakeoverSpecial } from "./handover.ts";
-import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_FIN, EV_GONE, EV_SIZE, EV_TAKEN } from "./layout.ts";
+import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_FIN, EV_GONE, EV_SIZE, EV_TAKEN, EV_WS_OPEN } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Serving } from "./serving.ts";
+import type { WsHub } from "./ws/hub.ts";
 
 /** Events taken from the core per call. */
 const EVENTS = 64;
@@ -34,9 +35,11 @@ export class CoreEvents {
   #ev = new Int32Array(EVENTS * EV_SIZE);
   #scratch = new Uint8Array(65536);
   #connHost: ConnectionHost;
+  #ws: WsHub | null;
 
   /** @internal */
-  constructor(ctx: Serving) {
+  constructor(ctx: Serving, ws: WsHub | null) {
+    this.#ws = ws;
     this.#connHost = {
       core: ctx.core,
       srv: () => ctx.srv,
@@ -47,7 +50,7 @@ export class CoreEvents {
 
   /** Whether some connection is in user code's hands, or some handler at work (events may come). */
   get active(): boolean {
-    return this.#conns.size > 0 || this.#waiting.size > 0 || this.#bodies.size > 0;
+    return this.#conns.size > 0 || this.#waiting.size > 0 || this.#bodies.size > 0 || (this.#ws !== null && this.#ws.active);
   }
 
   /** `reader` waits for its body: woken on the core's next EV_BODY for its request. */
@@ -97,6 +100,10 @@ export class CoreEvents {
         const type = ev[e]!;
         const fd = ev[e + 1]!;
         const gen = ev[e + 2]!;
+        if (type >= EV_WS_OPEN) {
+          this.#ws?.event(type, fd, gen, ev[e + 3]!); // the fourth int: the upgrade's seq, or the close code
+          continue;
+        }
         const key = `${fd}:${gen}:${ev[e + 3]!}`;
         if (type === EV_BODY) {
           const reader = this.#bodies.get(key);

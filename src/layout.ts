@@ -67,6 +67,12 @@ export const EV_GONE = 6;
 export const EV_BODY = 7;
 /** The client of a request still waiting for its answer half-closed (FIN): it may have left; an answer is still written. */
 export const EV_FIN = 8;
+/** Event: a WebSocket's 101 reached the head of its queue: it is open. */
+export const EV_WS_OPEN = 9;
+/** Event: a WebSocket's buffered frames have all been written (its drain handler). */
+export const EV_WS_DRAIN = 10;
+/** Event: a WebSocket is gone; the fourth int is the close code its close handler gets. */
+export const EV_WS_CLOSED = 11;
 /** int32 per event: type, fd, gen, seq. */
 export const EV_SIZE = 4;
 
@@ -91,6 +97,37 @@ export const SEG_STREAM = 1;
 export const SEG_TAKEOVER = 2;
 /** A place in a response queue: a head, then a file by sendfile. */
 export const SEG_FILE = 3;
+/** A place in a response queue: a 101 that, once at the head, makes the connection a WebSocket; then its frames out. */
+export const SEG_WEBSOCKET = 4;
+
+/** Row flag (D.FLAGS): the row is a WebSocket's message or control frame, not a request. */
+export const REQ_WS = 512;
+/** Row kind of a WebSocket row (the core's): its slab goes back with the batch. */
+export const R_WS = 4;
+/** WebSocket row: the opcode (1 text, 2 binary, 8 the peer's close, 9 ping, 10 pong). */
+export const D_WS_OP = 5;
+/** WebSocket row: the peer's close code (1005: none). */
+export const D_WS_CODE = 7;
+/** WebSocket row: the payload's offset in its slab; +1 its length. */
+export const D_WS_DATA = 13;
+/** fh_ws_accept opts: sendPings. */
+export const WSO_PINGS = 1;
+/** fh_ws_accept opts: closeOnBackpressureLimit. */
+export const WSO_CLOSE_ON_LIMIT = 2;
+/** fh_ws_accept opts: permessage-deflate was agreed. */
+export const WSO_DEFLATE = 4;
+/** fh_ws_accept opts: pings become rows (the app has a ping handler). */
+export const WSO_PING_ROWS = 8;
+/** fh_ws_accept opts: pongs become rows (the app has a pong handler). */
+export const WSO_PONG_ROWS = 16;
+/** fh_ws_accept zopts: the server keeps its compression context across messages. */
+export const WSZ_SERVER_TAKEOVER = 256;
+/** fh_ws_accept zopts: the client keeps its compression context across messages. */
+export const WSZ_CLIENT_TAKEOVER = 512;
+/** fh_ws_send flags: compress the message (when permessage-deflate was agreed). */
+export const WSS_COMPRESS = 1;
+/** fh_ws_send flags: only buffer it (written with the batch, or by fh_ws_flush). */
+export const WSS_CORK = 2;
 
 /** fh_stats figure: open connections. */
 export const ST_CONNS = 0;
@@ -159,6 +196,9 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_EV_GONE", EV_GONE],
   ["FH_EV_BODY", EV_BODY],
   ["FH_EV_FIN", EV_FIN],
+  ["FH_EV_WS_OPEN", EV_WS_OPEN],
+  ["FH_EV_WS_DRAIN", EV_WS_DRAIN],
+  ["FH_EV_WS_CLOSED", EV_WS_CLOSED],
   ["FH_EV_SIZE", EV_SIZE],
   ["FH_REQ_STREAM", REQ_STREAM],
   ["FH_B_MORE", B_MORE],
@@ -170,6 +210,21 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_SEG_STREAM", SEG_STREAM],
   ["FH_SEG_TAKEOVER", SEG_TAKEOVER],
   ["FH_SEG_FILE", SEG_FILE],
+  ["FH_SEG_WEBSOCKET", SEG_WEBSOCKET],
+  ["FH_REQ_WS", REQ_WS],
+  ["FH_R_WS", R_WS],
+  ["FH_D_WS_OP", D_WS_OP],
+  ["FH_D_WS_CODE", D_WS_CODE],
+  ["FH_D_WS_DATA", D_WS_DATA],
+  ["FH_WSO_PINGS", WSO_PINGS],
+  ["FH_WSO_CLOSE_ON_LIMIT", WSO_CLOSE_ON_LIMIT],
+  ["FH_WSO_DEFLATE", WSO_DEFLATE],
+  ["FH_WSO_PING_ROWS", WSO_PING_ROWS],
+  ["FH_WSO_PONG_ROWS", WSO_PONG_ROWS],
+  ["FH_WSZ_SERVER_TAKEOVER", WSZ_SERVER_TAKEOVER],
+  ["FH_WSZ_CLIENT_TAKEOVER", WSZ_CLIENT_TAKEOVER],
+  ["FH_WSS_COMPRESS", WSS_COMPRESS],
+  ["FH_WSS_CORK", WSS_CORK],
   ["FH_ST_CONNS", ST_CONNS],
   ["FH_ST_SLABS", ST_SLABS],
   ["FH_ST_IN_USE", ST_IN_USE],

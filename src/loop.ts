@@ -21,13 +21,15 @@ import type { Handler } from "./config.ts";
 import { logBadReturn, logHandlerError } from "./errors.ts";
 import { CoreEvents } from "./events.ts";
 import { describeError, type Core } from "./ffi.ts";
-import { D, LARGE_BASE, R_PENDING } from "./layout.ts";
+import { D, LARGE_BASE, R_PENDING, REQ_WS } from "./layout.ts";
 import { Placer } from "./place.ts";
 import { HttpRequest, type RequestHost } from "./request.ts";
 import { HeadWriter } from "./response.ts";
 import type { Server } from "./server.ts";
 import type { Serving } from "./serving.ts";
 import { ArenaTrace, traceWanted } from "./trace.ts";
+import { WsHub } from "./ws/hub.ts";
+import type { ResolvedWebSocket } from "./ws/types.ts";
 
 /** Requests one poll may return. */
 export const BATCH = 1024;
@@ -49,6 +51,8 @@ export class Loop {
   #placer: Placer;
   #events: CoreEvents;
   #trace: ArenaTrace | null;
+  /** The loop's WebSockets (null without the `websocket` option). */
+  readonly ws: WsHub | null;
   /** One request object per arena slab, reused with it. */
   #reqs: (HttpRequest | undefined)[] = [];
   #draining = false;
@@ -70,7 +74,16 @@ export class Loop {
    * `slabSize` bytes. `onStopped` is called once the server is stopping and
    * its last connection has closed.
    */
-  constructor(core: Core, srv: Pointer, slabSize: number, maxSlabs: number, handler: Handler, onStopped: () => void, server: Server) {
+  constructor(
+    core: Core,
+    srv: Pointer,
+    slabSize: number,
+    maxSlabs: number,
+    handler: Handler,
+    onStopped: () => void,
+    server: Server,
+    websocket: ResolvedWebSocket | null,
+  ) {
     const mem = new Uint8Array(toArrayBuffer(core.fh_server_slabs(srv)!, 0, slabSize * maxSlabs));
     this.#ctx = {
       core,
@@ -91,8 +104,12 @@ export class Loop {
     this.#handler = handler;
     this.#onStopped = onStopped;
     this.#trace = traceWanted() ? new ArenaTrace(core, srv) : null;
-    this.#events = new CoreEvents(this.#ctx);
     const ctx = this.#ctx;
+    this.ws =
+      websocket === null
+        ? null
+        : new WsHub(websocket, { core, srv: () => ctx.srv, arena, slabSize, peer: (fd, gen) => server._peer(fd, gen)?.address ?? null });
+    this.#events = new CoreEvents(this.#ctx, this.ws);
     const events = this.#events;
     const body: BodyHost = {
       core,
@@ -103,8 +120,8 @@ export class Loop {
       },
       wait: (reader) => events.waitBody(reader),
     };
-    this.#host = { arena, heads: ctx.heads, body, server };
-    this.#placer = new Placer(this.#ctx, this.#events, this.#trace);
+    this.#host = { arena, heads: ctx.heads, body, server, ws: this.ws };
+    this.#placer = new Placer(this.#ctx, this.#events, this.#trace, this.ws);
   }
 
   /** The core's server is gone: nothing calls it again (late answers are dropped, an unfinished batch with them). */
@@ -217,6 +234,7 @@ export class Loop {
     const d = this.#ctx.desc;
     const handler = this.#handler;
     const placer = this.#placer;
+    const ws = this.ws;
     const n = this.#rows;
     const from = this.#next;
     this.#ctx.heads.tick(Date.now());
@@ -224,6 +242,10 @@ export class Loop {
     for (; i < n; i++) {
       if ((i & (CLOCK_EVERY - 1)) === 0 && i !== from && performance.now() >= deadline) break;
       const b = i * D.SIZE;
+      if ((d[b + D.FLAGS]! & REQ_WS) !== 0) {
+        ws!.row(d, b); // a WebSocket's message or control frame: the core's row (R_WS)
+        continue;
+      }
       const req = this.#request(d, b);
       let res: unknown;
       try {

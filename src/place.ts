@@ -19,15 +19,18 @@ import { HANDED_OVER, type HttpRequest } from "./request.ts";
 import { connectionMode, isRawResponse } from "./response.ts";
 import type { ArenaTrace } from "./trace.ts";
 import type { Serving } from "./serving.ts";
+import { refusedUpgrade, type WsHub } from "./ws/hub.ts";
 
 /** @internal Places the answers of one server's requests. */
 export class Placer {
   #ctx: Serving;
   #events: CoreEvents;
   #trace: ArenaTrace | null;
+  #ws: WsHub | null;
 
   /** @internal */
-  constructor(ctx: Serving, events: CoreEvents, trace: ArenaTrace | null) {
+  constructor(ctx: Serving, events: CoreEvents, trace: ArenaTrace | null, ws: WsHub | null) {
+    this.#ws = ws;
     this.#ctx = ctx;
     this.#events = events;
     this.#trace = trace;
@@ -40,6 +43,7 @@ export class Placer {
    * R_DONE. `srv` must be live.
    */
   place(req: HttpRequest, res: Uint8Array, row: number): number {
+    if (req._wsRefused) res = refusedUpgrade(req); // RFC 6455 §4.4: 426, whatever the handler answered
     if (req._special !== null || res === HANDED_OVER) return this.#handOver(req, res, row);
     const ctx = this.#ctx;
     const flags = req._flags;
@@ -185,10 +189,16 @@ export class Placer {
       console.error(
         sp === null
           ? `fasthttp: the handler returned HANDED_OVER for ${describe(req)} without handing the request over; answered 500`
-          : `fasthttp: the handler called ${sp.kind === "file" ? "sendFile" : sp.kind === "stream" ? "stream" : "takeover"}() for ${describe(req)} but did not return its result; answered 500`,
+          : `fasthttp: the handler called ${sp.kind === "file" ? "sendFile" : sp.kind === "stream" ? "stream" : sp.kind === "websocket" ? "upgrade" : "takeover"}() for ${describe(req)} but did not return its result; answered 500`,
       );
       req._special = sp; // closed by status()
       return this.status(req, 500, row);
+    }
+    if (sp.kind === "websocket") {
+      const r = this.#ws!.accept(req, sp);
+      if (r > 0) ctx.schedule();
+      if (r >= 0 && srv !== null) this.#events.pump(core, srv);
+      return R_DONE;
     }
     const fd = req.clientConnFd | 0;
     const gen = req._gen | 0;

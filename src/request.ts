@@ -10,10 +10,11 @@ import { Arena, type ArenaHost } from "./arena.ts";
 import { BodyReader, type BodyHost } from "./body.ts";
 import { buildResponse } from "./build.ts";
 import type { Connection } from "./connection.ts";
-import { sendFile, stream, takeover, type Special } from "./handover.ts";
+import { HANDED_OVER, sendFile, stream, takeover, type Special } from "./handover.ts";
 import { D, REQ_KEEP_ALIVE, REQ_STREAM } from "./layout.ts";
 import type { HeadersInit, HeadWriter } from "./response.ts";
 import type { Server } from "./server.ts";
+import type { UpgradeOptions, WebSocketSpecial, WsHub } from "./ws/hub.ts";
 
 export { HANDED_OVER } from "./handover.ts";
 
@@ -43,6 +44,8 @@ export interface RequestHost {
   body: BodyHost;
   /** The server whose loop this is (the fetch adapter's `server` argument is made from it). */
   server: Server;
+  /** The loop's WebSockets (null: the server has no `websocket` option). */
+  ws: WsHub | null;
 }
 
 /** The chunks of a body that arrived whole: one copy of it, or with `into`, pieces copied into `into`. */
@@ -108,8 +111,10 @@ export class HttpRequest {
   _slab = -1;
   /** @internal */
   _flags = 0;
-  /** @internal A takeover, stream or file the handler asked for. */
-  _special: Special | null = null;
+  /** @internal A takeover, stream, file or WebSocket upgrade the handler asked for. */
+  _special: Special | WebSocketSpecial | null = null;
+  /** @internal A WebSocket upgrade refused for its version: answered 426 whatever the handler returns. */
+  _wsRefused = false;
   /** @internal When the request was handed to the handler (trace mode). */
   _t0 = 0;
   /** @internal The last response() built: the view, its slab and its offset there. */
@@ -160,6 +165,7 @@ export class HttpRequest {
     this.#arenaLive = false;
     this._outSlab = -1; // _out (kept for reuse) describes this request's response only once rebuilt
     this._special = null;
+    this._wsRefused = false;
     this.#aborted = false;
     this.#abort = null;
   }
@@ -381,6 +387,28 @@ export class HttpRequest {
    */
   takeover(fn: (conn: Connection) => unknown, options: { reusable?: boolean } = {}): Uint8Array {
     return takeover(this, fn, options);
+  }
+
+  /**
+   * Upgrades the request to a WebSocket, as Bun's `server.upgrade(request,
+   * { data, headers })`: returns the value to return when it is a valid
+   * upgrade (the server's `websocket` handlers take the socket from there;
+   * `ws.data` is `options.data`), or null when it is not (answer it as you
+   * like: 400 is usual). Needs the `websocket` option. A request whose
+   * `Sec-WebSocket-Version` is not 13 gets null too, and is answered 426
+   * with `Sec-WebSocket-Version: 13` whatever the handler returns (RFC 6455
+   * §4.4).
+   *
+   * @example
+   * ```ts
+   * handler: (req) => req.upgrade({ data: { since: Date.now() } }) ?? req.response(400, "WebSocket only\n"),
+   * websocket: { message: (ws, msg) => ws.send(msg) },
+   * ```
+   */
+  upgrade(options?: UpgradeOptions): Uint8Array | null {
+    const hub = this.#host.ws;
+    if (hub === null) throw new TypeError('fasthttp: upgrade() needs the "websocket" option of newServer({ websocket: { message(ws, msg) {} } })');
+    return hub.upgrade(this, options) ? HANDED_OVER : null;
   }
 
   /**

@@ -13,6 +13,8 @@ import { assertSupported, describeError, listenError, loadCore, type Core } from
 import { ST_SIZE } from "./layout.ts";
 import { BATCH, Loop } from "./loop.ts";
 import { statsOf, type ServerStats } from "./stats.ts";
+import type { WsHub } from "./ws/hub.ts";
+import { resolveWebSocket, type ResolvedWebSocket } from "./ws/types.ts";
 
 export type { ServerStats } from "./stats.ts";
 
@@ -30,6 +32,7 @@ export type { ServerStats } from "./stats.ts";
  */
 export class Server {
   #cfg: ResolvedConfig;
+  #ws: ResolvedWebSocket | null;
   #handler: Handler;
   #core: Core | undefined;
   #srv: Pointer | null = null;
@@ -52,6 +55,7 @@ export class Server {
   constructor(config: HandlerConfig, options: { listenFd?: number } = {}) {
     assertSupported();
     this.#cfg = resolveConfig(config);
+    this.#ws = resolveWebSocket(config.websocket);
     this.#handler = config.handler;
     this.#listenFd = options.listenFd ?? -1;
     this.#done = new Promise<void>((res, rej) => {
@@ -101,6 +105,16 @@ export class Server {
     return { address: Buffer.from(text.buffer, 0, n).toString("latin1"), family: info[1] === 6 ? "IPv6" : "IPv4", port: info[0]! };
   }
 
+  /** @internal The running loop's WebSockets (null without the `websocket` option, or before run()). */
+  get _wsHub(): WsHub | null {
+    return this.#loop?.ws ?? null;
+  }
+
+  /** @internal Whether the server was given the `websocket` option. */
+  get _hasWebSocket(): boolean {
+    return this.#ws !== null;
+  }
+
   /**
    * @internal Sets connection fd/gen's idle timeout in seconds (0: none), as
    * Bun's `server.timeout(request, seconds)`. False when it is gone.
@@ -143,7 +157,7 @@ export class Server {
     this.#srv = srv;
     core.fh_server_limits(srv, cfg.headerTimeout * 1000, cfg.idleTimeout * 1000, cfg.writeTimeout * 1000, cfg.maxConnections | 0);
     this.#port = core.fh_server_port(srv);
-    const loop = (this.#loop = new Loop(core, srv, cfg.arenaSlabSize, cfg.arenaMaxSlabs, this.#handler, () => this.#finish(), this));
+    const loop = (this.#loop = new Loop(core, srv, cfg.arenaSlabSize, cfg.arenaMaxSlabs, this.#handler, () => this.#finish(), this, this.#ws));
     this.#wake = new JSCallback(() => loop.drain(), { args: [], returns: "void", threadsafe: true });
     const rc = core.fh_start(srv, this.#wake.ptr);
     if (rc < 0) {

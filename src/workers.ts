@@ -51,8 +51,10 @@ interface Marker {
   count: number;
   /** Which clustered `newServer` call of the entry script this worker serves (0-based). */
   ordinal: number;
-  /** The main thread's options, functions left out: a worker uses these, not its own call's. */
-  options: Omit<ServerConfig, "handler">;
+  /** The main thread's options, functions left out: a worker uses these, not its own call's (its `websocket` is its own). */
+  options: Omit<ServerConfig, "handler" | "websocket">;
+  /** The BroadcastChannel the workers' WebSockets publish on (a publish in one reaches the subscribers of all). */
+  channel: string;
   data: unknown;
   stats: SharedArrayBuffer;
 }
@@ -81,9 +83,9 @@ function reasonOf(err: unknown): string {
  * The config one loop runs: the worker options left out, and the handler bound
  * to the state `makeState` made for it (called here, once).
  */
-function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omit<ServerConfig, "handler">): HandlerConfig {
+function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omit<ServerConfig, "handler" | "websocket">): HandlerConfig {
   const { workers: _w, makeState, workerEntry: _e, workerData: _d, handler, ...own } = config;
-  const base = options ?? own;
+  const base = options === undefined ? own : { ...options, websocket: own.websocket };
   if (makeState === undefined) return { ...base, handler: handler as Handler };
   const state = makeState(info);
   return { ...base, handler: (req) => handler(req, state) };
@@ -134,6 +136,7 @@ class WorkerLoop extends Server {
   #marker: Marker;
   #started = false;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #channel: BroadcastChannel | null = null;
 
   constructor(config: HandlerConfig, m: Marker) {
     super(config, { listenFd: m.fd });
@@ -150,6 +153,7 @@ class WorkerLoop extends Server {
       this.#timer = setInterval(() => this.#publish(), STATS_MS);
       this.#timer.unref();
       this.#publish();
+      this.#wireWebSockets();
       post({ [MARK]: "ready" });
     }
     done.then(
@@ -170,7 +174,21 @@ class WorkerLoop extends Server {
     if (m !== null && typeof m === "object" && m[MARK] === "stop") void this.stop(m.force);
   };
 
+  /** A publish in this worker reaches the other workers' subscribers too, and theirs reach ours. */
+  #wireWebSockets(): void {
+    const hub = this._wsHub;
+    if (hub === null) return;
+    const ch = (this.#channel = new BroadcastChannel(this.#marker.channel));
+    hub.onPublish = (topic, op, bytes, compress) => ch.postMessage({ topic, op, bytes: bytes.slice(), compress });
+    ch.onmessage = (e) => {
+      const m = e.data as { topic: string; op: number; bytes: Uint8Array; compress: boolean };
+      hub.deliver(m.topic, m.op, m.bytes, m.compress, null);
+    };
+  }
+
   #end(): void {
+    this.#channel?.close();
+    this.#channel = null;
     parentPort?.off("message", this.#onControl);
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -227,7 +245,7 @@ function entryOf(config: ServerConfig<any>): string {
  * server's do, for all the workers at once.
  */
 class WorkerPool extends Server {
-  #options: Omit<ServerConfig, "handler">;
+  #options: Omit<ServerConfig, "handler" | "websocket">;
   #host: string;
   #portWanted: number;
   #backlog: number;
@@ -248,7 +266,7 @@ class WorkerPool extends Server {
   #reject!: (e: Error) => void;
 
   constructor(config: ServerConfig<any>, count: number) {
-    const { workers: _w, makeState: _m, workerEntry: _e, workerData, handler, ...options } = config;
+    const { workers: _w, makeState: _m, workerEntry: _e, workerData, handler, websocket: _ws, ...options } = config;
     super({ ...options, handler: handler as Handler });
     const r = resolveConfig(config);
     this.#options = options;
@@ -329,6 +347,7 @@ class WorkerPool extends Server {
       count: this.#count,
       ordinal: this.#ordinal,
       options: this.#options,
+      channel: `fasthttp.ws.${process.pid}.${this.#fd}.${this.#ordinal}`,
       data: this.#data,
       stats: this.#stats,
     };

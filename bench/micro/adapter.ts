@@ -100,7 +100,7 @@ function resettable(bytes: Uint8Array): () => HttpRequest {
   if (core.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out) <= 0) throw new Error("fixture does not parse");
   const heads = new HeadWriter();
   heads.tick(Date.now());
-  const req = new HttpRequest({ arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize }, heads, body: detachedBody, server: {} as never });
+  const req = new HttpRequest({ arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize }, heads, body: detachedBody, server: {} as never, ws: null });
   const d = new Int32Array(D.SIZE);
   d[D.LEN] = bytes.length;
   [d[D.METHOD], d[D.METHOD + 1], d[D.PATH], d[D.PATH + 1]] = [out[3]!, out[4]!, out[5]!, out[6]!];

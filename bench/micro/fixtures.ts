@@ -58,6 +58,7 @@ export function detachedRequest(bytes: Uint8Array, slabSize = 16384): HttpReques
     heads,
     body: detachedBody,
     server: {} as never, // a detached request: no server (the fetch adapter only keys its FetchServer on it)
+    ws: null,
   });
   const d = new Int32Array(D.SIZE);
   d[D.SLAB] = 0;

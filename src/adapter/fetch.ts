@@ -13,6 +13,7 @@ import { NativeResponse, trackResponses } from "./known-body.ts";
 import { toRequest, UNKNOWN_METHOD } from "./request.ts";
 import { writeResponse } from "./response.ts";
 import { AppServer } from "./server.ts";
+import { refusedUpgrade } from "../ws/hub.ts";
 
 /** Options of {@link fetchHandler}. */
 export interface FetchOptions {
@@ -119,6 +120,14 @@ export function fetchHandler<S = void>(fetch: FetchHandler<S>, options: FetchOpt
 
   /** The app's result, which must be a Response. */
   const settle = (req: HttpRequest, request: Request, server: AppServer<S>, res: unknown): Uint8Array | Promise<Uint8Array> => {
+    if (req._special !== null && req._special.kind === "websocket") {
+      server._end(); // upgraded: the 101 is the answer (Bun.serve sends nothing the app returns after it)
+      return HANDED_OVER;
+    }
+    if (req._wsRefused) {
+      server._end();
+      return refusedUpgrade(req);
+    }
     if (res instanceof NativeResponse) return respond(req, request, server, res, fail);
     const e = new TypeError(`fasthttp: the fetch handler returned ${kindOf(res)} for ${request.method} ${request.url}, not a Response`);
     return appFailed(req, request, server, e);

@@ -178,6 +178,8 @@ class Request extends BaseRequest {
   #seq: number;
   /** The connection (fd and its generation), for `server.requestIP()` and `server.timeout()`. */
   #fd: number;
+  /** The fasthttp request (pooled: it stands for this one while its gen and seq match). */
+  #http: HttpRequest;
   #signal: AbortController | null = null;
   #left = false;
 
@@ -190,6 +192,15 @@ class Request extends BaseRequest {
     this.#gen = req._gen;
     this.#seq = req._seq;
     this.#fd = req.clientConnFd;
+    this.#http = req;
+  }
+
+  /** @internal The fasthttp request `request` stands for, while it still does (unanswered); else null. */
+  static _http(request: globalThis.Request): HttpRequest | null {
+    if (!(#fd in request)) return null;
+    const r = request as Request;
+    const req = r.#http;
+    return req.clientConnFd === r.#fd && req._gen === r.#gen && req._seq === r.#seq ? req : null;
   }
 
   /** @internal The connection `request` came on, or null for a Request this adapter did not make. */
@@ -253,6 +264,9 @@ export function abortRequest(request: globalThis.Request): void {
 
 /** The connection a Request came on (fd and generation), or null for one this adapter did not make. */
 export const connectionOf: (request: globalThis.Request) => { fd: number; gen: number } | null = Request._connection;
+
+/** The fasthttp request a Request stands for while it is unanswered (for `server.upgrade()`), or null. */
+export const httpRequestOf: (request: globalThis.Request) => HttpRequest | null = Request._http;
 
 // Bun's types declare signal as a property: the accessor is defined here.
 Object.defineProperty(Request.prototype, "signal", {

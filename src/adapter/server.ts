@@ -7,7 +7,8 @@
  */
 import type { FetchServer, SocketAddress } from "../config.ts";
 import type { Server } from "../server.ts";
-import { connectionOf } from "./request.ts";
+import type { UpgradeOptions } from "../ws/hub.ts";
+import { connectionOf, httpRequestOf } from "./request.ts";
 
 /** The {@link FetchServer} of one loop (documented there). */
 export class AppServer<S = void> implements FetchServer<S> {
@@ -19,8 +20,6 @@ export class AppServer<S = void> implements FetchServer<S> {
   readonly id = "";
   /** "http" (fasthttp serves no TLS). */
   readonly protocol = "http";
-  /** WebSocket connections not yet open: none (WebSockets are not served yet). */
-  readonly pendingWebSockets = 0;
   #server: Server;
   #pending = 0;
   #app: (request: Request, server: FetchServer<S>) => Response | Promise<Response>;
@@ -93,22 +92,40 @@ export class AppServer<S = void> implements FetchServer<S> {
     if (c !== null) this.#server._timeout(c.fd, c.gen, seconds);
   }
 
+  /** WebSocket connections upgraded and not yet open. */
+  get pendingWebSockets(): number {
+    return this.#server._wsHub?.pending ?? 0;
+  }
+
   /**
-   * Upgrades the request to a WebSocket. Not served yet: throws as Bun.serve
-   * does when it has no `websocket` handler.
+   * Upgrades the request to a WebSocket, as Bun's `server.upgrade()`: true
+   * when it is a valid upgrade (the app then returns nothing; what it
+   * returns is not sent), false when it is not (the app answers it). Throws
+   * without the `websocket` option, as Bun.serve does. See
+   * {@link HttpRequest.upgrade} for what is a valid upgrade.
    */
-  upgrade(_request: Request, _options?: unknown): boolean {
-    throw new TypeError('fasthttp: WebSocket upgrades are not available: set the "websocket" object in newServer({}) (not supported yet)');
+  upgrade<T = undefined>(request: Request, options?: UpgradeOptions<T>): boolean {
+    const hub = this.#server._wsHub;
+    if (hub === null) {
+      throw new TypeError('fasthttp: server.upgrade() needs the "websocket" option: newServer({ fetch, websocket: { message(ws, msg) {} } })');
+    }
+    const req = httpRequestOf(request);
+    return req !== null && hub.upgrade(req, options);
   }
 
-  /** Publishes to a WebSocket topic: no WebSocket subscribes yet, so 0 bytes are sent. */
-  publish(_topic: string, _data: unknown, _compress?: boolean): number {
-    return 0;
+  /**
+   * Sends a message to every WebSocket subscribing to `topic` (with
+   * `workers`, in every worker): the message's bytes when some subscriber
+   * of this loop got it, else 0.
+   */
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress = false): number {
+    const hub = this.#server._wsHub;
+    return hub === null ? 0 : hub.publish(String(topic), data, compress);
   }
 
-  /** How many WebSockets subscribe to a topic: none yet. */
-  subscriberCount(_topic: string): number {
-    return 0;
+  /** How many of this loop's WebSockets subscribe to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#server._wsHub?.subscriberCount(topic) ?? 0;
   }
 
   /** Calls the app as a request from a client would (Bun's `server.fetch()`). */

@@ -1,0 +1,577 @@
+/*
+ * ws.c - a connection after its 101: state FH_WEBSOCKET.
+ *
+ * The upgrade's place (FH_SEG_WEBSOCKET) stays at the head of the queue for
+ * the connection's life: its buffer is the frames going out, written by the
+ * one write path (queue.c). What comes in goes through the reader (ws_read.c)
+ * as it is read; each message or control frame it completes becomes a row of
+ * the batch (FH_REQ_WS), its payload copied into a slab shared by the batch's
+ * WebSocket rows and released with the batch. A row that finds no room (the
+ * batch is full, the pool is empty) waits in the reader, and the connection
+ * is not read until it is delivered: a client cannot make the server hold
+ * more than one message and one receive buffer for it (Bun has no such
+ * bound: oven-sh/bun#32483).
+ *
+ * The core answers pings, runs the closing handshake (RFC 6455 §5.5.1, §7):
+ * the peer's close is echoed, then FIN; our own close waits for the peer's
+ * at most FH_WS_CLOSE_WAIT_MS; a protocol violation gets the close code the
+ * reader found (1002, 1007, 1009) and the same handshake. The sweep sends
+ * pings (sendPings) at half the idle timeout of silence and closes at the
+ * whole of it.
+ */
+
+/* The connection's frames-out place: the head of its queue. */
+static fh_seg *fh_ws_out(fh_conn *c) {
+    fh_seg *g;
+    if (c->qlen == 0) return NULL;
+    g = fh_seg_at(c, 0);
+    return g->kind == FH_SEG_WEBSOCKET ? g : NULL;
+}
+
+/* Appends a[0, an) then b[0, bn) to the place's buffer. Returns 0 or -ENOMEM. */
+static int fh_ws_append(fh_seg *g, const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+    size_t total = an + bn;
+    if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
+    if (g->len + total > g->cap) {
+        size_t ncap = g->cap ? g->cap : 4096;
+        if (g->off > 0) {
+            memmove(g->heap, g->heap + g->off, g->len - g->off);
+            g->len -= g->off;
+            g->off = 0;
+        }
+        while (ncap < g->len + total) ncap *= 2;
+        if (ncap != g->cap) {
+            uint8_t *nb = realloc(g->heap, ncap);
+            if (nb == NULL) return -ENOMEM;
+            g->heap = nb;
+            g->cap = ncap;
+        }
+    }
+    if (an > 0) memcpy(g->heap + g->len, a, an);
+    g->len += an;
+    if (bn > 0) memcpy(g->heap + g->len, b, bn);
+    g->len += bn;
+    g->ptr = g->heap;
+    return 0;
+}
+
+/* Queues one frame (compressed first when `compress` and agreed). Returns
+ * the bytes buffered after it, or -ENOMEM. */
+static int64_t fh_ws_frame(fh_server *s, fh_conn *c, fh_seg *g, int op, const uint8_t *p, size_t n, int compress) {
+    uint8_t hdr[10];
+    size_t hl;
+    int rsv1 = 0;
+    fh_wsc *w = c->ws;
+    (void)s;
+    if (compress && w->deflater != NULL && op != FH_WS_OP_CLOSE && op != FH_WS_OP_PING && op != FH_WS_OP_PONG) {
+        int64_t z = fh_z_compress(w->deflater, p, n, &w->zbuf, &w->zcap);
+        if (z < 0) return -ENOMEM;
+        p = w->zbuf;
+        n = (size_t)z;
+        rsv1 = 1;
+    }
+    hl = fh_ws_header(hdr, op, rsv1, (uint64_t)n);
+    if (fh_ws_append(g, hdr, hl, p, n) < 0) return -ENOMEM;
+    return (int64_t)(g->len - g->off);
+}
+
+/* Queues our close frame (code 0: an empty body) and stops sending. */
+static int fh_ws_send_close(fh_server *s, fh_conn *c, int code, const uint8_t *reason, size_t rlen) {
+    fh_seg *g = fh_ws_out(c);
+    uint8_t body[125];
+    size_t n = 0;
+    fh_wsc *w = c->ws;
+    if (g == NULL || w->close_sent) return 0;
+    if (code > 0) {
+        body[0] = (uint8_t)(code >> 8);
+        body[1] = (uint8_t)code;
+        if (rlen > 123) rlen = 123;
+        if (rlen > 0) memcpy(body + 2, reason, rlen);
+        n = 2 + rlen;
+    }
+    w->close_sent = 1;
+    w->close_ms = s->now_ms;
+    return fh_ws_frame(s, c, g, FH_WS_OP_CLOSE, body, n, 0) < 0 ? -ENOMEM : 0;
+}
+
+/* The handshake is over (or given up): once the frames queued are written,
+ * FIN (queue.c lingers when an ended WebSocket place is written). */
+static void fh_ws_finish(fh_server *s, fh_conn *c) {
+    fh_seg *g = fh_ws_out(c);
+    if (g == NULL) {
+        fh_conn_close(s, c);
+        return;
+    }
+    g->ended = 1;
+    if (!c->blocked) fh_conn_flush(s, c);
+}
+
+/* Fails the connection (RFC 6455 §7.1.7): a close frame with `code`, then FIN. */
+static void fh_ws_fail(fh_server *s, fh_conn *c, int code) {
+    fh_wsc *w = c->ws;
+    if (!w->close_got && !w->close_sent) w->code = code;
+    w->close_got = 1; /* nothing more is read */
+    if (fh_ws_send_close(s, c, code, NULL, 0) < 0) {
+        fh_conn_close(s, c);
+        return;
+    }
+    fh_ws_finish(s, c);
+}
+
+/* Room for a row of `len` payload bytes: its place in the slab this batch's
+ * WebSocket rows share (a new one when it is full). NULL when the batch or
+ * the pool is full. */
+static uint8_t *fh_ws_room(fh_server *s, size_t len, int32_t *slab, size_t *off) {
+    size_t at = (s->wslab_used + 7) & ~(size_t)7;
+    if (s->ndesc >= s->desc_cap) return NULL;
+    if (s->wslab < 0 || at + len > s->wslab_size) {
+        size_t want = len > s->pool.slab_size ? len : s->pool.slab_size;
+        int32_t id;
+        if (fh_grow((void **)&s->wslabs, &s->wslabs_cap, sizeof(int32_t), s->nwslabs + 1) < 0) return NULL;
+        id = fh_pool_acquire(&s->pool, want);
+        if (id < 0) return NULL;
+        s->wslabs[s->nwslabs++] = id;
+        s->wslab = id;
+        s->wslab_size = fh_pool_size(&s->pool, id);
+        at = 0;
+    }
+    s->wslab_used = at + len;
+    *slab = s->wslab;
+    *off = at;
+    return fh_pool_ptr(&s->pool, s->wslab) + at;
+}
+
+/* Gives back the slabs of the batch's WebSocket rows (JavaScript has run
+ * them all: what it kept, it copied). */
+static void fh_ws_release_rows(fh_server *s) {
+    int i;
+    for (i = 0; i < s->nwslabs; i++) fh_pool_release(&s->pool, s->wslabs[i]);
+    s->nwslabs = 0;
+    s->wslab = -1;
+    s->wslab_used = s->wslab_size = 0;
+}
+
+/* Adds a row for c: opcode `op`, payload p[0, n), close code `code`.
+ * Returns 0, or -1 when there is no room in this batch. */
+static int fh_ws_row(fh_server *s, fh_conn *c, int op, const uint8_t *p, size_t n, int code) {
+    int32_t slab = -1;
+    size_t off = 0;
+    int32_t *d;
+    uint8_t *dst = fh_ws_room(s, n, &slab, &off);
+    if (dst == NULL) return -1;
+    if (n > 0) memcpy(dst, p, n);
+    d = s->desc + (size_t)s->ndesc * FH_D_SIZE;
+    memset(d, 0, sizeof(int32_t) * FH_D_SIZE);
+    d[FH_D_FD] = c->fd;
+    d[FH_D_GEN] = (int32_t)c->gen;
+    d[FH_D_SLAB] = slab;
+    d[FH_D_LEN] = (int32_t)n;
+    d[FH_D_WS_OP] = op;
+    d[FH_D_WS_CODE] = code;
+    d[FH_D_WS_DATA] = (int32_t)off;
+    d[FH_D_WS_DATA + 1] = (int32_t)n;
+    d[FH_D_FLAGS] = FH_REQ_WS;
+    d[FH_D_RKIND] = FH_R_WS;
+    s->ndesc++;
+    return 0;
+}
+
+/* Decompresses the complete message in the reader in place of itself (so
+ * that a retry, when its row found no room, does not inflate twice) and
+ * checks a text's UTF-8. Returns 0 or the close code to fail with. */
+static int fh_ws_inflate(fh_conn *c) {
+    fh_wsc *w = c->ws;
+    fh_wsr *r = &w->r;
+    int64_t n;
+    uint8_t *t;
+    size_t tc;
+    if (w->inflater == NULL) return FH_WS_CLOSE_PROTOCOL;
+    n = fh_z_decompress(w->inflater, r->msg, r->msg_len, &w->zbuf, &w->zcap, r->max_payload);
+    if (n < 0) return (int)-n;
+    t = r->msg; /* swap: the reader's buffer becomes the scratch one */
+    tc = r->msg_cap;
+    r->msg = w->zbuf;
+    r->msg_cap = w->zcap;
+    r->msg_len = (size_t)n;
+    w->zbuf = t;
+    w->zcap = tc;
+    r->msg_rsv1 = 0;
+    if (r->msg_op == FH_WS_OP_TEXT) {
+        uint32_t st = FH_UTF8_ACCEPT;
+        if (fh_utf8_step(&st, r->msg, r->msg_len) < 0 || st != FH_UTF8_ACCEPT) return FH_WS_CLOSE_INVALID_DATA;
+    }
+    return 0;
+}
+
+/* Acts on what the reader stopped at. Returns 1 when it is done (the reader
+ * goes on), 0 when its row found no room (it waits; nothing more is read),
+ * -1 when the connection is closing or closed (nothing more is read). */
+static int fh_ws_got(fh_server *s, fh_conn *c) {
+    fh_wsc *w = c->ws;
+    fh_wsr *r = &w->r;
+    fh_seg *g;
+    int rc;
+    switch (r->got) {
+    case FH_WSR_ERROR:
+        w->pending = 0;
+        fh_ws_fail(s, c, r->error);
+        return -1;
+    case FH_WSR_MESSAGE:
+        if (w->close_sent) break; /* closing: what comes now is not delivered */
+        if (r->msg_rsv1 && (rc = fh_ws_inflate(c)) != 0) {
+            w->pending = 0;
+            fh_ws_fail(s, c, rc);
+            return -1;
+        }
+        if (fh_ws_row(s, c, r->msg_op, r->msg, r->msg_len, 0) < 0) return 0;
+        break;
+    case FH_WSR_PING:
+        if (!w->acted && !w->close_sent && (g = fh_ws_out(c)) != NULL) {
+            if (fh_ws_frame(s, c, g, FH_WS_OP_PONG, r->ctl, r->ctl_len, 0) < 0) {
+                fh_conn_close(s, c);
+                return -1;
+            }
+            if (!s->in_batch && !c->blocked) {
+                fh_conn_flush(s, c);
+                if (c->state != FH_WEBSOCKET) return -1;
+            } else {
+                fh_mark_dirty(s, c);
+            }
+        }
+        w->acted = 1;
+        if ((w->opts & FH_WSO_PING_ROWS) && !w->close_sent && fh_ws_row(s, c, FH_WS_OP_PING, r->ctl, r->ctl_len, 0) < 0)
+            return 0;
+        break;
+    case FH_WSR_PONG:
+        if ((w->opts & FH_WSO_PONG_ROWS) && !w->close_sent && fh_ws_row(s, c, FH_WS_OP_PONG, r->ctl, r->ctl_len, 0) < 0)
+            return 0;
+        break;
+    case FH_WSR_CLOSE: {
+        size_t rl = r->ctl_len > 2 ? (size_t)r->ctl_len - 2 : 0;
+        if (!w->acted) {
+            w->acted = 1;
+            if (!w->close_sent) w->code = r->close_code;
+            /* Echo the code (RFC 6455 §5.5.1); an empty close is answered empty. */
+            if (fh_ws_send_close(s, c, r->close_code == FH_WS_CLOSE_NO_STATUS ? 0 : r->close_code, NULL, 0) < 0) {
+                fh_conn_close(s, c);
+                return -1;
+            }
+            w->close_got = 1;
+        }
+        if (fh_ws_row(s, c, FH_WS_OP_CLOSE, r->ctl + 2, rl, r->close_code) < 0) return 0;
+        w->pending = 0;
+        w->acted = 0;
+        fh_ws_finish(s, c);
+        return -1;
+    }
+    default:
+        break;
+    }
+    w->pending = 0;
+    w->acted = 0;
+    fh_wsr_next(r);
+    return 1;
+}
+
+/* Feeds buf[0, len) (the loop's receive buffer, or c's own) to the reader
+ * and acts on what it completes; keeps what could not be taken yet in c's
+ * own buffer, and lists c to be resumed when a row waits for room. */
+static void fh_ws_feed(fh_server *s, fh_conn *c, uint8_t *buf, size_t len) {
+    fh_wsc *w = c->ws;
+    size_t pos = 0;
+    int own = buf == c->rbuf;
+    for (;;) {
+        if (w->pending) {
+            int r = fh_ws_got(s, c);
+            if (r < 0) return; /* closing: the bytes after are dropped */
+            if (r == 0) break;
+        }
+        if (pos >= len || w->close_got) break;
+        pos += fh_wsr_feed(&w->r, buf + pos, len - pos);
+        w->rx_ms = s->now_ms;
+        w->pinged = 0;
+        if (w->r.got != FH_WSR_NONE) w->pending = 1;
+    }
+    if (own) {
+        if (pos > 0) memmove(c->rbuf, c->rbuf + pos, len - pos);
+        c->rlen = len - pos;
+    } else if (len > pos && fh_keep_bytes(c, buf + pos, len - pos, 0) < 0) {
+        fh_conn_close(s, c);
+        return;
+    }
+    if (c->rlen == 0 && c->rbuf != NULL) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+    if (w->pending || c->rlen > 0) fh_list_ready(s, c);
+    fh_conn_settle(s, c);
+}
+
+/* Whether c is read: not while a row waits for room, or bytes of its own
+ * wait to be fed, or after the peer's close. */
+static int fh_ws_reading(fh_conn *c) {
+    return c->ws != NULL && !c->eof && !c->ws->pending && !c->ws->close_got && c->rlen == 0;
+}
+
+/* The ready list: a row that waited, or bytes kept (what followed the
+ * upgrade request, or the rest of a read that filled the batch). */
+static void fh_ws_resume(fh_server *s, fh_conn *c) {
+    if (c->ws == NULL) return;
+    fh_ws_feed(s, c, c->rbuf, c->rlen);
+}
+
+/* The connection is readable. */
+static void fh_ws_recv(fh_server *s, fh_conn *c, int mask) {
+    ssize_t r;
+    if (mask & FH_HUP) {
+        fh_conn_close(s, c);
+        return;
+    }
+    if (!fh_ws_reading(c)) {
+        fh_conn_settle(s, c);
+        return;
+    }
+    r = fh_recv(c->fd, s->rbuf, s->rbuf_cap);
+    if (r > 0) {
+        c->last_ms = s->now_ms;
+        fh_ws_feed(s, c, s->rbuf, (size_t)r);
+    } else if (r == 0 || (r != -EAGAIN && r != -EWOULDBLOCK)) {
+        c->eof = 1;
+        fh_conn_close(s, c); /* gone without (or after) the closing handshake */
+    }
+}
+
+/* The 101 reached the head of the queue and is being written: the
+ * connection is a WebSocket from here on. */
+static void fh_ws_opened(fh_server *s, fh_conn *c) {
+    fh_conn_enter(s, c, FH_WEBSOCKET);
+    c->ws->rx_ms = s->now_ms;
+    fh_notify(s, FH_EV_WS_OPEN, c, fh_seg_seq(c, 0));
+    if (c->rlen > 0) fh_list_ready(s, c); /* frames that came with the upgrade: read at the next poll */
+}
+
+/* Timeouts: the peer's close that does not come, and silence (a ping at
+ * half the idle timeout, with sendPings; closed at the whole of it). */
+static void fh_ws_sweep(fh_server *s, fh_conn *c, int64_t now) {
+    fh_wsc *w = c->ws;
+    fh_seg *g;
+    if (w->close_sent) {
+        if (now - w->close_ms > FH_WS_CLOSE_WAIT_MS) fh_conn_close(s, c);
+        return;
+    }
+    if (w->idle_ms <= 0) return;
+    if (now - w->rx_ms > w->idle_ms) {
+        fh_conn_close(s, c);
+        return;
+    }
+    if ((w->opts & FH_WSO_PINGS) && !w->pinged && now - w->rx_ms > w->idle_ms / 2 && (g = fh_ws_out(c)) != NULL) {
+        w->pinged = 1;
+        if (fh_ws_frame(s, c, g, FH_WS_OP_PING, NULL, 0, 0) < 0) {
+            fh_conn_close(s, c);
+            return;
+        }
+        if (!c->blocked) fh_conn_flush(s, c);
+    }
+}
+
+/* A graceful stop: 1001 Going Away, then the handshake. */
+static void fh_ws_stop(fh_server *s, fh_conn *c) {
+    if (c->ws == NULL || c->ws->close_sent) return;
+    if (fh_ws_send_close(s, c, 1001, NULL, 0) < 0) {
+        fh_conn_close(s, c);
+        return;
+    }
+    if (!c->blocked) fh_conn_flush(s, c);
+}
+
+/* Frees what c's WebSocket holds (with the connection). */
+static void fh_ws_free(fh_server *s, fh_conn *c) {
+    fh_wsc *w = c->ws;
+    (void)s;
+    if (w == NULL) return;
+    fh_wsr_free(&w->r);
+    if (w->own_z & 1) fh_z_free(w->deflater);
+    if (w->own_z & 2) fh_z_free(w->inflater);
+    free(w->zbuf);
+    free(w);
+    c->ws = NULL;
+}
+
+/* ---- the calls JavaScript makes (src/ffi.ts) -------------------------------- */
+
+/*
+ * Answers request `seq` with a 101 (the arena's [off, off+len) of slab
+ * `data_slab`) that makes the connection a WebSocket once every earlier
+ * answer is written (FH_EV_WS_OPEN then). `max_payload` is maxPayloadLength,
+ * `limit` backpressureLimit, `idle_ms` idleTimeout (0: none), `opts`
+ * FH_WSO_*, `zopts` the agreed permessage-deflate (FH_WSZ_*; bits 0-3 and
+ * 4-7 the server's and client's window bits). Returns 1 when connections
+ * wait to be parsed, 0, -EPIPE when the connection is gone, -ENOMEM, or
+ * -ENOSYS when deflate was agreed but zlib cannot be loaded.
+ */
+int fh_ws_accept(fh_server *s, int fd, int gen, int seq, int slab, int data_slab, int off, int len, double max_payload,
+                 double limit, double idle_ms, int opts, int zopts) {
+    fh_conn *c = NULL;
+    uint32_t idx = 0;
+    uint8_t *head = NULL;
+    fh_wsc *w;
+    fh_seg *g = fh_answer_begin(s, fd, gen, seq, slab, data_slab, off, len, max_payload >= 0 && limit >= 0 && idle_ms >= 0,
+                                &c, &idx, &head);
+    if (g == NULL) return -EPIPE;
+    if ((opts & FH_WSO_DEFLATE) && fh_z_load() < 0) {
+        fh_pool_release(&s->pool, slab);
+        return -ENOSYS;
+    }
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        fh_pool_release(&s->pool, slab);
+        return -ENOMEM;
+    }
+    w->r.max_payload = (uint64_t)max_payload;
+    w->r.need_mask = 1;
+    w->r.rsv1_ok = (opts & FH_WSO_DEFLATE) != 0;
+    w->limit = (int64_t)limit;
+    w->idle_ms = (int64_t)idle_ms;
+    w->opts = opts;
+    w->code = FH_WS_CLOSE_ABNORMAL;
+    if (opts & FH_WSO_DEFLATE) {
+        int sbits = zopts & 15, cbits = (zopts >> 4) & 15;
+        int stake = (zopts & FH_WSZ_SERVER_TAKEOVER) != 0, ctake = (zopts & FH_WSZ_CLIENT_TAKEOVER) != 0;
+        (void)cbits; /* a 15-bit inflate window reads any smaller window */
+        if (!stake && sbits == 15) {
+            if (s->zdef == NULL) s->zdef = fh_z_deflater(15, 0);
+            w->deflater = s->zdef;
+        } else {
+            w->deflater = fh_z_deflater(sbits, stake);
+            w->own_z |= 1;
+        }
+        if (!ctake) {
+            if (s->zinf == NULL) s->zinf = fh_z_inflater(15, 0);
+            w->inflater = s->zinf;
+        } else {
+            w->inflater = fh_z_inflater(15, 1);
+            w->own_z |= 2;
+        }
+        if (w->deflater == NULL || w->inflater == NULL) {
+            c->ws = w;
+            fh_ws_free(s, c);
+            fh_pool_release(&s->pool, slab);
+            return -ENOMEM;
+        }
+    }
+    if (w->idle_ms > 0 && fh_sweep_period(w->idle_ms / 2) < s->sweep_ms) s->sweep_ms = fh_sweep_period(w->idle_ms / 2);
+    c->ws = w;
+    g->ready = 1;
+    g->kind = FH_SEG_WEBSOCKET;
+    g->slab = slab;
+    g->close = 1;
+    fh_conn_last(s, c); /* nothing after it is HTTP */
+    if (fh_ws_append(g, head, (size_t)len, NULL, 0) < 0) {
+        fh_conn_close(s, c);
+        return -EPIPE;
+    }
+    return fh_answered(s, c, idx);
+}
+
+/* The open WebSocket fd/gen (or one accepted, not yet open), or NULL. */
+static fh_conn *fh_ws_conn(fh_server *s, int fd, int gen) {
+    fh_conn *c = fh_lookup(s, fd, (uint32_t)gen);
+    if (c == NULL || c->ws == NULL || c->state == FH_LINGERING) return NULL;
+    return c;
+}
+
+/* Writes c's frames now, or with the batch (in a batch, or corked). */
+static void fh_ws_push(fh_server *s, fh_conn *c, int cork) {
+    if (cork || s->in_batch) fh_mark_dirty(s, c);
+    else if (!c->blocked) fh_conn_flush(s, c);
+}
+
+/*
+ * Sends one message (opcode TEXT or BINARY, or PING / PONG) as Bun's
+ * ws.send: returns the bytes of the message (> 0: all of it is sent or in
+ * the socket's buffer; 1 for an empty one), -1 when it is queued behind
+ * backpressure (more is buffered than the socket took), 0 when it is dropped
+ * (more than backpressureLimit was already buffered; with
+ * closeOnBackpressureLimit the connection is then closed; or the connection
+ * is closing or gone). flags: FH_WSS_*.
+ */
+int fh_ws_send(fh_server *s, int fd, int gen, int op, const uint8_t *bytes, int n, int flags) {
+    fh_conn *c = fh_ws_conn(s, fd, gen);
+    fh_seg *g;
+    int64_t buffered;
+    if (c == NULL || c->ws->close_sent || n < 0 || (g = fh_ws_out(c)) == NULL) return 0;
+    if ((op == FH_WS_OP_PING || op == FH_WS_OP_PONG) && n > 125) return 0;
+    s->now_ms = fh_now_ms();
+    buffered = (int64_t)(g->len - g->off);
+    if (c->ws->limit > 0 && buffered > c->ws->limit) {
+        if (c->ws->opts & FH_WSO_CLOSE_ON_LIMIT) fh_conn_close(s, c);
+        return 0;
+    }
+    if (fh_ws_frame(s, c, g, op, bytes, (size_t)n, (flags & FH_WSS_COMPRESS) != 0) < 0) {
+        fh_conn_close(s, c);
+        return 0;
+    }
+    if (c->state == FH_WEBSOCKET) fh_ws_push(s, c, flags & FH_WSS_CORK);
+    c = fh_ws_conn(s, fd, gen);
+    if (c == NULL) return 0; /* the write found it gone */
+    if (c->blocked) {
+        /* The socket took less than it was given: backpressure, drain comes. */
+        g = fh_ws_out(c);
+        if (g != NULL) g->drain_wanted = 1;
+        return -1;
+    }
+    return n > 0 ? n : 1;
+}
+
+/* Writes what a cork buffered. */
+int fh_ws_flush(fh_server *s, int fd, int gen) {
+    fh_conn *c = fh_ws_conn(s, fd, gen);
+    if (c == NULL) return -EPIPE;
+    if (!s->in_batch && !c->blocked && c->state == FH_WEBSOCKET) fh_conn_flush(s, c);
+    return 0;
+}
+
+/* The bytes queued and not yet taken by the socket (getBufferedAmount), or
+ * 0 when the connection is gone. */
+double fh_ws_buffered(fh_server *s, int fd, int gen) {
+    fh_conn *c = fh_ws_conn(s, fd, gen);
+    fh_seg *g = c != NULL ? fh_ws_out(c) : NULL;
+    return g == NULL ? 0 : (double)(g->len - g->off);
+}
+
+/* ws.close(code, reason): our close frame (code 0: none), then the peer's,
+ * then FIN; `terminate`: closes at once. Returns 0, or -EPIPE when gone. */
+int fh_ws_close(fh_server *s, int fd, int gen, int code, const uint8_t *reason, int rlen, int terminate) {
+    fh_conn *c = fh_ws_conn(s, fd, gen);
+    if (c == NULL) return -EPIPE;
+    s->now_ms = fh_now_ms();
+    if (terminate) {
+        fh_conn_close(s, c);
+        return 0;
+    }
+    if (c->ws->close_sent) return 0;
+    if (!c->ws->close_got) c->ws->code = code > 0 ? code : FH_WS_CLOSE_NO_STATUS;
+    if (fh_ws_send_close(s, c, code, reason, rlen > 0 ? (size_t)rlen : 0) < 0) {
+        fh_conn_close(s, c);
+        return 0;
+    }
+    if (c->ws->close_got) fh_ws_finish(s, c);
+    else if (c->state == FH_WEBSOCKET) fh_ws_push(s, c, 0);
+    return 0;
+}
+
+/* Loads the system zlib for permessage-deflate (at start-up, when the
+ * server may agree to it). Returns 0, or -1 with the reason in out (NUL-ended). */
+int fh_ws_zlib(uint8_t *out, int cap) {
+    const char *e;
+    size_t n;
+    if (fh_z_load() == 0) return 0;
+    if (cap <= 0) return -1;
+    e = fh_z_error();
+    n = strlen(e);
+    if (n >= (size_t)cap) n = (size_t)cap - 1;
+    memcpy(out, e, n);
+    out[n] = 0;
+    return -1;
+}

@@ -1,0 +1,466 @@
+/**
+ * The WebSockets of one loop: the upgrade, the rows and events the core
+ * hands over (c/ws.c), sends, topics and publishing.
+ *
+ * Messages arrive as rows of the batch, with requests (`REQ_WS`): the
+ * payload is copied out of its slab into the string or Buffer the `message`
+ * handler gets, and the slab goes back to the pool with the batch. Sends go
+ * straight to the core (`fh_ws_send`), which frames them and writes them
+ * with the batch, or at once outside one.
+ * @module
+ */
+import type { Pointer } from "bun:ffi";
+import { constants } from "node:os";
+import { largeView, type ArenaHost } from "../arena.ts";
+import type { Core } from "../ffi.ts";
+import {
+  D,
+  D_WS_CODE,
+  D_WS_DATA,
+  D_WS_OP,
+  EV_WS_CLOSED,
+  EV_WS_DRAIN,
+  EV_WS_OPEN,
+  LARGE_BASE,
+  REQ_HTTP10,
+  WSO_CLOSE_ON_LIMIT,
+  WSO_DEFLATE,
+  WSO_PING_ROWS,
+  WSO_PINGS,
+  WSO_PONG_ROWS,
+  WSS_COMPRESS,
+  WSS_CORK,
+  WSZ_CLIENT_TAKEOVER,
+  WSZ_SERVER_TAKEOVER,
+} from "../layout.ts";
+import { buildHead, entries } from "../build.ts";
+import type { HttpRequest } from "../request.ts";
+import type { HeadersInit } from "../response.ts";
+import { negotiateDeflate } from "./deflate.ts";
+import { acceptKey, checkUpgrade } from "./handshake.ts";
+import { bytesOf, ServerWebSocket, type WebSocketData } from "./socket.ts";
+import type { ResolvedWebSocket } from "./types.ts";
+
+const enc = new TextEncoder();
+const ENOSYS = constants.errno.ENOSYS;
+
+/** What `upgrade()` takes, as Bun's `server.upgrade(request, options)`. */
+export interface UpgradeOptions<T = unknown> {
+  /** `ws.data` of the socket. */
+  data?: T;
+  /** Added to the 101; a `Sec-WebSocket-Protocol` among them is the subprotocol agreed. */
+  headers?: HeadersInit | Headers;
+}
+
+/** @internal A WebSocket upgrade the handler asked for: src/place.ts hands it to the core (fh_ws_accept). */
+export type WebSocketSpecial = { kind: "websocket"; head: Uint8Array; ws: ServerWebSocket<unknown>; opts: number; zopts: number };
+
+/** @internal How the hub reaches its loop. */
+export interface WsHost {
+  core: Core;
+  srv: () => Pointer | null;
+  arena: ArenaHost;
+  slabSize: number;
+  peer: (fd: number, gen: number) => string | null;
+}
+
+/**
+ * The answer to an upgrade refused for its `Sec-WebSocket-Version` (RFC
+ * 6455 §4.4): 426 with the version this server speaks, whatever the handler
+ * answered.
+ */
+export function refusedUpgrade(req: HttpRequest): Uint8Array {
+  req._wsRefused = false;
+  req._special = null;
+  return req.response(426, "Upgrade Required\n", { "Sec-WebSocket-Version": "13", "Content-Type": "text/plain" });
+}
+
+/** Logs a handler's failure; the socket stays open (as Bun's). */
+function failed(name: string, e: unknown): void {
+  console.error(`fasthttp: the websocket ${name} handler failed:`, e);
+}
+
+/** @internal The WebSockets of one loop. */
+export class WsHub {
+  readonly cfg: ResolvedWebSocket;
+  /** Sockets upgraded and not yet open (`server.pendingWebSockets`). */
+  pending = 0;
+  /** Open sockets. */
+  open = 0;
+  /** Called with every publish this loop makes (workers pass it on to the others). */
+  onPublish: ((topic: string, op: number, bytes: Uint8Array, compress: boolean) => void) | null = null;
+  #host: WsHost;
+  /** The sockets, by fd (checked against gen). */
+  #socks: (ServerWebSocket<unknown> | undefined)[] = [];
+  #topics = new Map<string, Set<ServerWebSocket<unknown>>>();
+  #scratch = new Uint8Array(16384);
+  /** cork() depth, and the sockets sent to while corked. */
+  #corking = 0;
+  #corked: ServerWebSocket<unknown>[] = [];
+  #opts: number;
+
+  /** Throws when permessage-deflate is configured and the system zlib cannot be loaded. */
+  constructor(cfg: ResolvedWebSocket, host: WsHost) {
+    this.cfg = cfg;
+    this.#host = host;
+    if (cfg.perMessageDeflate !== false) {
+      const why = new Uint8Array(512);
+      if (host.core.fh_ws_zlib(why, why.length) < 0) {
+        throw new Error(`fasthttp: websocket.perMessageDeflate: ${Buffer.from(why.subarray(0, why.indexOf(0))).toString()}`);
+      }
+    }
+    const h = cfg.handler;
+    this.#opts =
+      (cfg.sendPings ? WSO_PINGS : 0) |
+      (cfg.closeOnBackpressureLimit ? WSO_CLOSE_ON_LIMIT : 0) |
+      (typeof h.ping === "function" ? WSO_PING_ROWS : 0) |
+      (typeof h.pong === "function" ? WSO_PONG_ROWS : 0);
+  }
+
+  /** Whether a socket is upgraded or open (events may come). */
+  get active(): boolean {
+    return this.pending + this.open > 0;
+  }
+
+  /**
+   * Upgrades `req` (see `server.upgrade`): true when it is a valid WebSocket
+   * upgrade (the handler's answer is then the 101), false when it is not.
+   * A version other than 13 also marks the request, which is then answered
+   * 426 with `Sec-WebSocket-Version: 13` whatever the handler returns.
+   */
+  upgrade(req: HttpRequest, options: UpgradeOptions | undefined): boolean {
+    if (req._special !== null || req._wsRefused) return false;
+    const offer = checkUpgrade({
+      method: req.string(req.method),
+      http10: (req._flags & REQ_HTTP10) !== 0,
+      header: (n) => req.header(n),
+    });
+    if (offer === null) return false;
+    if (offer === "version") {
+      req._wsRefused = true;
+      return false;
+    }
+    if (options !== undefined && (options === null || typeof options !== "object")) {
+      throw new TypeError("fasthttp: upgrade() takes { data, headers }");
+    }
+    const user: [string, string][] = [];
+    let protocol = "";
+    const given = options?.headers;
+    if (given !== undefined) {
+      const list = given instanceof Headers ? given.entries() : entries(given as HeadersInit);
+      for (const [n, v] of list) {
+        if (n.toLowerCase() === "sec-websocket-protocol") protocol = v;
+        else user.push([n, v]);
+      }
+    }
+    const extra: [string, string][] = [
+      ["Upgrade", "websocket"],
+      ["Connection", "Upgrade"],
+      ["Sec-WebSocket-Accept", acceptKey(offer.key)],
+    ];
+    if (protocol !== "") extra.push(["Sec-WebSocket-Protocol", protocol]);
+    let opts = this.#opts;
+    let zopts = 0;
+    let negotiatedCompress = false;
+    if (this.cfg.perMessageDeflate !== false && offer.extensions !== null) {
+      const agreed = negotiateDeflate(offer.extensions, this.cfg.perMessageDeflate);
+      if (agreed !== null) {
+        extra.push(["Sec-WebSocket-Extensions", agreed.header]);
+        const p = agreed.params;
+        opts |= WSO_DEFLATE;
+        negotiatedCompress = p.compress;
+        zopts =
+          (p.serverMaxWindowBits & 15) |
+          ((p.clientMaxWindowBits & 15) << 4) |
+          (p.serverNoContextTakeover ? 0 : WSZ_SERVER_TAKEOVER) |
+          (p.clientNoContextTakeover ? 0 : WSZ_CLIENT_TAKEOVER);
+      }
+    }
+    const head = buildHead(req, 101, user, extra);
+    const ws = new ServerWebSocket<unknown>(this, req.clientConnFd, req._gen, options?.data, protocol);
+    ws._z = (opts & WSO_DEFLATE) !== 0 && negotiatedCompress;
+    req._special = { kind: "websocket", head, ws, opts, zopts };
+    return true;
+  }
+
+  /**
+   * Hands an upgrade to the core (from src/place.ts): the socket is filed,
+   * and opens when its 101 reaches the head of the connection's queue.
+   * Returns fh_ws_accept's result.
+   */
+  accept(req: HttpRequest, sp: WebSocketSpecial): number {
+    const core = this.#host.core;
+    const srv = this.#host.srv();
+    if (srv === null) return -1;
+    const cfg = this.cfg;
+    const r = core.fh_ws_accept(
+      srv,
+      req.clientConnFd | 0,
+      req._gen | 0,
+      req._seq | 0,
+      req._slab | 0,
+      req._outSlab | 0,
+      req._outOff | 0,
+      sp.head.length | 0,
+      cfg.maxPayloadLength,
+      cfg.backpressureLimit,
+      cfg.idleTimeout * 1000,
+      sp.opts | 0,
+      sp.zopts | 0,
+    );
+    if (r === -ENOSYS) console.error("fasthttp: permessage-deflate needs the system zlib (libz.so.1), which could not be loaded; the upgrade failed");
+    if (r < 0) return r;
+    const ws = sp.ws;
+    this.#socks[ws._fd] = ws;
+    this.pending++;
+    return r;
+  }
+
+  /** The socket of connection fd/gen, or undefined. */
+  #of(fd: number, gen: number): ServerWebSocket<unknown> | undefined {
+    const ws = this.#socks[fd];
+    return ws !== undefined && ws._gen === gen ? ws : undefined;
+  }
+
+  #open(ws: ServerWebSocket<unknown>): void {
+    this.pending--;
+    this.open++;
+    ws._state = 1;
+    ws._keepAddress();
+    const h = this.cfg.handler;
+    if (h.open === undefined) return;
+    try {
+      const r = h.open(ws);
+      if (r instanceof Promise) r.catch((e) => failed("open", e));
+    } catch (e) {
+      failed("open", e);
+    }
+  }
+
+  /** Runs a WebSocket row of the batch (descriptor row `b`): a message, or a control frame. */
+  row(d: Int32Array, b: number): void {
+    const ws = this.#of(d[b + D.FD]!, d[b + D.GEN]!);
+    if (ws === undefined) return;
+    if (ws._state === 0) this.#open(ws);
+    const op = d[b + D_WS_OP]!;
+    const slab = d[b + D.SLAB]!;
+    const off = d[b + D_WS_DATA]!;
+    const len = d[b + D_WS_DATA + 1]!;
+    const host = this.#host.arena;
+    let buf: Buffer;
+    let at: number;
+    if (slab < LARGE_BASE) {
+      buf = host.memBuf;
+      at = slab * this.#host.slabSize + off;
+    } else {
+      const v = largeView(host, slab);
+      buf = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      at = off;
+    }
+    const h = this.cfg.handler;
+    let r: unknown;
+    try {
+      if (op === 1) {
+        if (ws._state !== 1) return;
+        r = h.message(ws, buf.toString("utf8", at, at + len));
+      } else if (op === 2) {
+        if (ws._state !== 1) return;
+        const t = ws.binaryType;
+        const copy = buf.subarray(at, at + len);
+        r = h.message(
+          ws,
+          t === "arraybuffer"
+            ? (copy.buffer.slice(copy.byteOffset, copy.byteOffset + len) as never)
+            : t === "uint8array"
+              ? (new Uint8Array(copy) as never)
+              : Buffer.from(copy),
+        );
+      } else if (op === 8) {
+        if (ws._state === 1) ws._state = 2;
+        if (!ws._ours) {
+          ws._reason = buf.toString("utf8", at, at + len);
+          ws._code = d[b + D_WS_CODE]!;
+        }
+        return;
+      } else if (op === 9) {
+        r = h.ping?.(ws, Buffer.from(buf.subarray(at, at + len)));
+      } else if (op === 10) {
+        r = h.pong?.(ws, Buffer.from(buf.subarray(at, at + len)));
+      }
+    } catch (e) {
+      failed(op === 9 ? "ping" : op === 10 ? "pong" : "message", e);
+      return;
+    }
+    if (r instanceof Promise) r.catch((e) => failed("message", e));
+  }
+
+  /** A WebSocket event from the core (src/events.ts): open, drain, closed (`x`: its close code). */
+  event(type: number, fd: number, gen: number, x: number): void {
+    const ws = this.#of(fd, gen);
+    if (ws === undefined) return;
+    const h = this.cfg.handler;
+    if (type === EV_WS_OPEN) {
+      if (ws._state === 0) this.#open(ws);
+    } else if (type === EV_WS_DRAIN) {
+      if (ws._state !== 1 || h.drain === undefined) return;
+      try {
+        const r = h.drain(ws);
+        if (r instanceof Promise) r.catch((e) => failed("drain", e));
+      } catch (e) {
+        failed("drain", e);
+      }
+    } else if (type === EV_WS_CLOSED) {
+      this.#socks[fd] = undefined;
+      const opened = ws._state !== 0;
+      if (opened) this.open--;
+      else this.pending--;
+      ws._state = 3;
+      const topics = ws._topics;
+      if (topics !== null) for (const t of topics) this.#drop(ws, t);
+      if (!opened || h.close === undefined) {
+        ws._topics = null;
+        return;
+      }
+      const code = ws._ours || ws._code === 0 ? x : ws._code;
+      try {
+        const r = h.close(ws, code, code === 1006 ? "" : ws._reason);
+        if (r instanceof Promise) r.catch((e) => failed("close", e));
+      } catch (e) {
+        failed("close", e);
+      }
+      ws._topics = null;
+    }
+  }
+
+  /** @internal The client's address (text). */
+  _peer(ws: ServerWebSocket<unknown>): string | null {
+    return ws._state === 3 ? null : this.#host.peer(ws._fd, ws._gen);
+  }
+
+  /** @internal Sends a frame (op 2 binary, 9 ping, 10 pong; 1 text with bytes). */
+  _send(ws: ServerWebSocket<unknown>, op: number, bytes: Uint8Array, compress: boolean): number {
+    if (ws._state !== 1) return 0;
+    const srv = this.#host.srv();
+    if (srv === null) return 0;
+    let flags = compress && ws._z ? WSS_COMPRESS : 0;
+    if (this.#corking > 0) {
+      flags |= WSS_CORK;
+      this.#corked.push(ws);
+    }
+    return this.#host.core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, bytes.length | 0, flags);
+  }
+
+  /** The UTF-8 bytes of `s`, in a scratch buffer (valid until the next call). */
+  #encode(s: string): Uint8Array {
+    let scratch = this.#scratch;
+    if (s.length * 3 > scratch.length) {
+      const r = enc.encodeInto(s, scratch);
+      if (r.read === s.length) return scratch.subarray(0, r.written);
+      scratch = this.#scratch = new Uint8Array(Math.max(s.length * 3, scratch.length * 2));
+    }
+    const r = enc.encodeInto(s, scratch);
+    return scratch.subarray(0, r.written);
+  }
+
+  /** @internal Sends a text message. */
+  _sendText(ws: ServerWebSocket<unknown>, s: string, compress: boolean): number {
+    if (ws._state !== 1) return 0;
+    return this._send(ws, 1, this.#encode(s), compress);
+  }
+
+  /** @internal Starts the closing handshake (or, `terminate`, closes at once). */
+  _close(ws: ServerWebSocket<unknown>, code: number, reason: Uint8Array, terminate: boolean): void {
+    if (ws._state === 3 || (ws._state === 2 && !terminate)) return;
+    const srv = this.#host.srv();
+    if (ws._state === 1) {
+      ws._state = 2;
+      ws._ours = true;
+      ws._reason = Buffer.from(reason.buffer, reason.byteOffset, reason.length).toString("utf8");
+    }
+    if (srv !== null) this.#host.core.fh_ws_close(srv, ws._fd | 0, ws._gen | 0, code | 0, reason, reason.length | 0, terminate ? 1 : 0);
+  }
+
+  /** @internal ws.cork(cb). */
+  _cork<R>(ws: ServerWebSocket<any>, cb: (ws: ServerWebSocket<any>) => R): R {
+    if (typeof cb !== "function") throw new TypeError("fasthttp: ws.cork() takes a function");
+    this.#corking++;
+    try {
+      return cb(ws);
+    } finally {
+      if (--this.#corking === 0) {
+        const list = this.#corked;
+        this.#corked = [];
+        const srv = this.#host.srv();
+        if (srv !== null) for (const s of list) this.#host.core.fh_ws_flush(srv, s._fd | 0, s._gen | 0);
+      }
+    }
+  }
+
+  /** @internal getBufferedAmount(). */
+  _buffered(ws: ServerWebSocket<unknown>): number {
+    const srv = this.#host.srv();
+    if (srv === null || ws._state === 3) return 0;
+    return this.#host.core.fh_ws_buffered(srv, ws._fd | 0, ws._gen | 0);
+  }
+
+  /** @internal */
+  _subscribe(ws: ServerWebSocket<unknown>, topic: string): void {
+    if (ws._state === 3) return;
+    (ws._topics ??= new Set()).add(topic);
+    let set = this.#topics.get(topic);
+    if (set === undefined) this.#topics.set(topic, (set = new Set()));
+    set.add(ws);
+  }
+
+  /** @internal */
+  _unsubscribe(ws: ServerWebSocket<unknown>, topic: string): void {
+    if (ws._topics === null || !ws._topics.delete(topic)) return;
+    this.#drop(ws, topic);
+  }
+
+  #drop(ws: ServerWebSocket<unknown>, topic: string): void {
+    const set = this.#topics.get(topic);
+    if (set === undefined) return;
+    set.delete(ws);
+    if (set.size === 0) this.#topics.delete(topic);
+  }
+
+  /** How many sockets of this loop subscribe to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.get(String(topic))?.size ?? 0;
+  }
+
+  /**
+   * Sends a message to every subscriber of `topic` (but `from`, unless
+   * publishToSelf), as Bun's publish: the message's bytes when some
+   * subscriber got it, 0 when none did. With workers, the other workers'
+   * subscribers get it too (through `onPublish`).
+   */
+  publish(topic: string, data: WebSocketData, compress: boolean, from: ServerWebSocket<unknown> | null = null): number {
+    const text = typeof data === "string";
+    const bytes = text ? this.#encode(data) : bytesOf(data, "publish()");
+    const op = text ? 1 : 2;
+    const n = this.deliver(topic, op, bytes, compress, from);
+    if (this.onPublish !== null) this.onPublish(topic, op, bytes, compress);
+    return n;
+  }
+
+  /** @internal Sends to this loop's subscribers of `topic` (a publish here, or from another worker). */
+  deliver(topic: string, op: number, bytes: Uint8Array, compress: boolean, from: ServerWebSocket<unknown> | null): number {
+    const set = this.#topics.get(topic);
+    if (set === undefined) return 0;
+    const srv = this.#host.srv();
+    if (srv === null) return 0;
+    const core = this.#host.core;
+    const self = this.cfg.publishToSelf;
+    const flags = (compress ? WSS_COMPRESS : 0) | (this.#corking > 0 ? WSS_CORK : 0);
+    let any = false;
+    for (const ws of set) {
+      if ((ws === from && !self) || ws._state !== 1) continue;
+      if (this.#corking > 0) this.#corked.push(ws);
+      const f = ws._z ? flags : flags & ~WSS_COMPRESS;
+      if (core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op, bytes, bytes.length | 0, f) !== 0 || bytes.length === 0) any = true;
+    }
+    return any ? bytes.length : 0;
+  }
+}
