@@ -68,6 +68,7 @@ int fh_poll(fh_server *s) {
     fh_ref *list;
     s->ndesc = 0;
     s->in_batch = 0;
+    s->polls++;
     fh_ws_release_rows(s); /* the last batch is done: JavaScript copied what it kept */
     s->now_ms = fh_now_ms();
     fh_sweep(s);

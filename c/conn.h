@@ -117,6 +117,7 @@ typedef struct fh_wsc {
     uint8_t close_sent;   /* our close frame is queued: nothing more is sent */
     uint8_t close_got;    /* the peer's close frame came: nothing more is read */
     uint8_t pinged;       /* a ping went out for this silence */
+    uint32_t row_poll;    /* the poll (s->polls) that last gave it a row */
     fh_z *inflater;       /* permessage-deflate (NULL: not agreed); shared ones belong to the server */
     fh_z *deflater;
     uint8_t own_z;        /* the streams are this connection's (context takeover), freed with it */
@@ -192,6 +193,7 @@ typedef struct fh_server {
     int nlinger;
     int32_t *ev;             /* FH_EV_* events not yet taken by JavaScript */
     int in_batch;            /* rows were handed out and not yet flushed: a WebSocket send waits for fh_flush */
+    uint32_t polls;          /* fh_poll calls so far (a WebSocket's rows of this poll run before its close) */
     int32_t wslab;           /* the slab WebSocket rows of this batch are being copied into (-1: none) */
     size_t wslab_used, wslab_size;
     int32_t *wslabs;         /* every slab this batch's WebSocket rows use: released when it is done */

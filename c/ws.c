@@ -20,11 +20,12 @@
  * whole of it.
  */
 
-/* The connection's frames-out place: the head of its queue. */
+/* The connection's frames-out place: the last of its queue (nothing is
+ * queued after a 101), at the head once it is open. */
 static fh_seg *fh_ws_out(fh_conn *c) {
     fh_seg *g;
     if (c->qlen == 0) return NULL;
-    g = fh_seg_at(c, 0);
+    g = fh_seg_at(c, c->qlen - 1);
     return g->kind == FH_SEG_WEBSOCKET ? g : NULL;
 }
 
@@ -173,6 +174,7 @@ static int fh_ws_row(fh_server *s, fh_conn *c, int op, const uint8_t *p, size_t 
     d[FH_D_FLAGS] = FH_REQ_WS;
     d[FH_D_RKIND] = FH_R_WS;
     s->ndesc++;
+    c->ws->row_poll = s->polls;
     return 0;
 }
 
@@ -211,6 +213,11 @@ static int fh_ws_got(fh_server *s, fh_conn *c) {
     fh_wsr *r = &w->r;
     fh_seg *g;
     int rc;
+    /* A close (the peer's, or for a violation) waits for the next poll when
+     * this one gave the connection rows: their handlers run first, and may
+     * still send (an echo before the close). */
+    if ((r->got == FH_WSR_ERROR || r->got == FH_WSR_CLOSE) && !w->acted && w->row_poll == s->polls && s->ndesc > 0)
+        return 0;
     switch (r->got) {
     case FH_WSR_ERROR:
         w->pending = 0;
@@ -251,8 +258,8 @@ static int fh_ws_got(fh_server *s, fh_conn *c) {
         if (!w->acted) {
             w->acted = 1;
             if (!w->close_sent) w->code = r->close_code;
-            /* Echo the code (RFC 6455 §5.5.1); an empty close is answered empty. */
-            if (fh_ws_send_close(s, c, r->close_code == FH_WS_CLOSE_NO_STATUS ? 0 : r->close_code, NULL, 0) < 0) {
+            /* Echo the code and reason (RFC 6455 §5.5.1, as Bun does); an empty close is answered empty. */
+            if (fh_ws_send_close(s, c, r->close_code == FH_WS_CLOSE_NO_STATUS ? 0 : r->close_code, r->ctl + 2, rl) < 0) {
                 fh_conn_close(s, c);
                 return -1;
             }

@@ -46,7 +46,7 @@ export interface FetchServer<S = void> {
   readonly protocol: string;
   /** Requests this loop's app is answering: called, and not yet written in full (a stream until its last chunk). */
   readonly pendingRequests: number;
-  /** WebSocket connections upgraded and not yet open. */
+  /** The WebSockets this loop holds (as Bun's, which counts those open, not only those opening). */
   readonly pendingWebSockets: number;
   /** The client's address, or null when its connection is gone or the request is not this server's. */
   requestIP(request: Request): SocketAddress | null;

@@ -108,7 +108,7 @@ export class Loop {
     this.ws =
       websocket === null
         ? null
-        : new WsHub(websocket, { core, srv: () => ctx.srv, arena, slabSize, peer: (fd, gen) => server._peer(fd, gen)?.address ?? null });
+        : new WsHub(websocket, { core, srv: () => ctx.srv, arena, slabSize, peer: (fd, gen) => server._peer(fd, gen)?.address ?? null, schedule: ctx.schedule });
     this.#events = new CoreEvents(this.#ctx, this.ws);
     const events = this.#events;
     const body: BodyHost = {
@@ -121,7 +121,7 @@ export class Loop {
       wait: (reader) => events.waitBody(reader),
     };
     this.#host = { arena, heads: ctx.heads, body, server, ws: this.ws };
-    this.#placer = new Placer(this.#ctx, this.#events, this.#trace, this.ws);
+    this.#placer = new Placer(this.#ctx, this.#events, this.#trace);
   }
 
   /** The core's server is gone: nothing calls it again (late answers are dropped, an unfinished batch with them). */

@@ -19,18 +19,16 @@ import { HANDED_OVER, type HttpRequest } from "./request.ts";
 import { connectionMode, isRawResponse } from "./response.ts";
 import type { ArenaTrace } from "./trace.ts";
 import type { Serving } from "./serving.ts";
-import { refusedUpgrade, type WsHub } from "./ws/hub.ts";
+import { refusedUpgrade } from "./ws/hub.ts";
 
 /** @internal Places the answers of one server's requests. */
 export class Placer {
   #ctx: Serving;
   #events: CoreEvents;
   #trace: ArenaTrace | null;
-  #ws: WsHub | null;
 
   /** @internal */
-  constructor(ctx: Serving, events: CoreEvents, trace: ArenaTrace | null, ws: WsHub | null) {
-    this.#ws = ws;
+  constructor(ctx: Serving, events: CoreEvents, trace: ArenaTrace | null) {
     this.#ctx = ctx;
     this.#events = events;
     this.#trace = trace;
@@ -195,9 +193,8 @@ export class Placer {
       return this.status(req, 500, row);
     }
     if (sp.kind === "websocket") {
-      const r = this.#ws!.accept(req, sp);
-      if (r > 0) ctx.schedule();
-      if (r >= 0 && srv !== null) this.#events.pump(core, srv);
+      // upgrade() has handed it to the core already: the row is answered.
+      if (srv !== null && core.fh_events_pending(srv) > 0) this.#events.pump(core, srv);
       return R_DONE;
     }
     const fd = req.clientConnFd | 0;

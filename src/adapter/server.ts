@@ -92,9 +92,9 @@ export class AppServer<S = void> implements FetchServer<S> {
     if (c !== null) this.#server._timeout(c.fd, c.gen, seconds);
   }
 
-  /** WebSocket connections upgraded and not yet open. */
+  /** The WebSockets this loop holds (as Bun's `pendingWebSockets`, which counts those open). */
   get pendingWebSockets(): number {
-    return this.#server._wsHub?.pending ?? 0;
+    return this.#server._wsHub?.count ?? 0;
   }
 
   /**

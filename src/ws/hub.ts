@@ -52,7 +52,7 @@ export interface UpgradeOptions<T = unknown> {
   headers?: HeadersInit | Headers;
 }
 
-/** @internal A WebSocket upgrade the handler asked for: src/place.ts hands it to the core (fh_ws_accept). */
+/** @internal A WebSocket upgrade done: the core has the 101 (fh_ws_accept); src/place.ts only marks the row answered. */
 export type WebSocketSpecial = { kind: "websocket"; head: Uint8Array; ws: ServerWebSocket<unknown>; opts: number; zopts: number };
 
 /** @internal How the hub reaches its loop. */
@@ -62,6 +62,8 @@ export interface WsHost {
   arena: ArenaHost;
   slabSize: number;
   peer: (fd: number, gen: number) => string | null;
+  /** Schedules a poll (connections wait to be parsed). */
+  schedule: () => void;
 }
 
 /**
@@ -179,16 +181,22 @@ export class WsHub {
     const head = buildHead(req, 101, user, extra);
     const ws = new ServerWebSocket<unknown>(this, req.clientConnFd, req._gen, options?.data, protocol);
     ws._z = (opts & WSO_DEFLATE) !== 0 && negotiatedCompress;
-    req._special = { kind: "websocket", head, ws, opts, zopts };
+    const sp: WebSocketSpecial = { kind: "websocket", head, ws, opts, zopts };
+    const r = this.#accept(req, sp);
+    if (r < 0) return false; // the client is gone (or zlib is missing): not upgraded
+    req._special = sp;
+    if (r > 0) this.#host.schedule();
+    // As Bun.serve: the socket is open, and `open` has run, when upgrade() returns.
+    this.#open(ws);
     return true;
   }
 
   /**
-   * Hands an upgrade to the core (from src/place.ts): the socket is filed,
-   * and opens when its 101 reaches the head of the connection's queue.
-   * Returns fh_ws_accept's result.
+   * Hands an upgrade to the core: the 101 is the request's answer, and the
+   * connection becomes a WebSocket once it reaches the head of the queue
+   * (what is sent before goes out after it). Returns fh_ws_accept's result.
    */
-  accept(req: HttpRequest, sp: WebSocketSpecial): number {
+  #accept(req: HttpRequest, sp: WebSocketSpecial): number {
     const core = this.#host.core;
     const srv = this.#host.srv();
     if (srv === null) return -1;
@@ -214,6 +222,11 @@ export class WsHub {
     this.#socks[ws._fd] = ws;
     this.pending++;
     return r;
+  }
+
+  /** The number of open WebSockets (Bun's `server.pendingWebSockets`). */
+  get count(): number {
+    return this.open + this.pending;
   }
 
   /** The socket of connection fd/gen, or undefined. */
