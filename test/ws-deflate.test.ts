@@ -1,7 +1,8 @@
 /**
  * permessage-deflate (RFC 7692): c/deflate.c, built by bun:ffi's cc (TinyCC,
  * the production compiler) through test/c/deflate_tu.c and checked against
- * node:zlib both ways, and by gcc and clang with every warning; and
+ * node:zlib both ways, by gcc and clang with every warning, and by clang
+ * with ASan and UBSan over random and damaged messages; and
  * src/ws/deflate.ts's negotiation, table by table and against the answers
  * of Bun.serve itself.
  */
@@ -13,7 +14,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import zlib from "node:zlib";
-import { clang, gcc, run } from "./helpers/cbuild.ts";
+import { asan, asanNote, clang, gcc, run } from "./helpers/cbuild.ts";
 import { deflateConfig, negotiateDeflate, type DeflateParams, type PerMessageDeflate } from "../src/ws/deflate.ts";
 
 const TU = join(import.meta.dir, "c", "deflate_tu.c");
@@ -322,7 +323,7 @@ describe("c/deflate.c under TinyCC (bun:ffi cc)", () => {
   });
 });
 
-describe("c/deflate.c compiles warning-free", () => {
+describe("c/deflate.c under gcc and clang: no warning, no fault, zlib.h's layout", () => {
   const flags = ["-Wall", "-Wextra", "-Wshadow", "-Werror"];
   for (const [name, path] of [
     ["gcc", gcc],
@@ -342,6 +343,26 @@ describe("c/deflate.c compiles warning-free", () => {
       }
     });
   }
+
+  // test/c/deflate_asan.c: random round trips, then damaged and cut
+  // messages under random limits; it prints its counts and exits 0 if all
+  // results were the message, -1009 or -1007.
+  const ASAN_SRC = join(import.meta.dir, "c", "deflate_asan.c");
+  test.skipIf(!asan)(`clang ASan+UBSan: round trips and damaged messages, no fault${asanNote}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), "fh-deflate-asan-"));
+    try {
+      const exe = join(dir, "deflate_asan");
+      const b = run([clang!, "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", ...flags, ASAN_SRC, "-o", exe, "-ldl"]);
+      expect(b.stderr).toBe("");
+      expect(b.code).toBe(0);
+      const r = run([exe]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toMatch(/^fails 0 ok [1-9]\d* toobig [1-9]\d* invalid [1-9]\d*\n$/);
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   const zlibH = gcc !== null && run(["sh", "-c", "echo '#include <zlib.h>' | gcc -fsyntax-only -x c -"]).code === 0;
   test.skipIf(!zlibH)(
