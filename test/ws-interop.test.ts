@@ -15,6 +15,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
+import type WS from "ws";
 import net from "node:net";
 import { join } from "node:path";
 import { startWs, type WsServer, type WsSide } from "./helpers/ws-serve.ts";
@@ -25,8 +26,8 @@ const PY_CLIENT = join(import.meta.dir, "ws", "py_client.py");
 const SIDES = (process.env.WS_SIDES ?? "fasthttp").split(",") as WsSide[];
 
 /** The `ws` package itself, by path: `import WebSocket from "ws"` would give Bun's built-in client. */
-const WebSocket = createRequire(import.meta.url)(join(ROOT, "node_modules", "ws", "index.js")) as typeof import("ws");
-type Ws = InstanceType<typeof WebSocket>;
+const WebSocket = createRequire(import.meta.url)(join(ROOT, "node_modules", "ws", "index.js")) as typeof WS;
+type Ws = WS;
 const wsVersion = (createRequire(import.meta.url)(join(ROOT, "node_modules", "ws", "package.json")) as { version: string }).version;
 
 /** A python3 that can import websockets, or null. */
@@ -59,11 +60,11 @@ class Peer {
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
 
-  constructor(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}) {
+  constructor(url: string, options: WS.ClientOptions = {}) {
     this.ws = new WebSocket(url, {
       ...options,
       createConnection: (opts: net.NetConnectOpts) => (this.socket = net.connect(opts)),
-    } as ConstructorParameters<typeof WebSocket>[2]);
+    } as WS.ClientOptions);
     this.ws.on("upgrade", (res) => {
       const h = res.headers["sec-websocket-extensions"];
       this.extensionsHeader = Array.isArray(h) ? h.join(", ") : h;
@@ -82,7 +83,7 @@ class Peer {
   }
 
   /** Opens `path` on `server` and waits until the handshake is done. */
-  static async open(server: WsServer, path: string, options?: ConstructorParameters<typeof WebSocket>[2]): Promise<Peer> {
+  static async open(server: WsServer, path: string, options?: WS.ClientOptions): Promise<Peer> {
     const p = new Peer(`ws://127.0.0.1:${server.port}${path}`, options);
     await within(p.opened, `the handshake on ${path}`);
     return p;
@@ -171,7 +172,7 @@ for (const side of SIDES) {
     let dedicated: WsServer;
     let toSelf: WsServer;
     const peers: Peer[] = [];
-    const open = async (server: WsServer, path: string, options?: ConstructorParameters<typeof WebSocket>[2]) => {
+    const open = async (server: WsServer, path: string, options?: WS.ClientOptions) => {
       const p = await Peer.open(server, path, options);
       peers.push(p);
       return p;

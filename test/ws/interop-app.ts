@@ -26,7 +26,7 @@ import type { ServerWebSocket, WebSocketHandler } from "bun";
 
 /** The part of Bun's `Server` (and fasthttp's) that this app uses. */
 export interface WsServerSurface {
-  upgrade(request: Request, options?: { data?: ConnData; headers?: HeadersInit }): boolean;
+  upgrade(request: Request, options?: { data?: ConnData; headers?: Record<string, string> }): boolean;
   publish(topic: string, data: string | ArrayBufferView | ArrayBuffer, compress?: boolean): number;
 }
 
@@ -38,7 +38,7 @@ export interface ConnData {
 }
 
 const PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>interop</title></head><body>interop app</body></html>\n';
-const DEFLATE = JSON.parse(process.env.WS_APP_DEFLATE ?? "false") as WebSocketHandler["perMessageDeflate"];
+const DEFLATE = JSON.parse(process.env.WS_APP_DEFLATE ?? "false") as WebSocketHandler<ConnData>["perMessageDeflate"];
 const UPGRADES = new Set(["/echo", "/close", "/room"]);
 
 function log(fields: Record<string, unknown>): void {
