@@ -113,7 +113,9 @@ async function start(id: ServerId): Promise<Running> {
     if (r === null || r.done) {
       proc.kill("SIGKILL");
       const err = await new Response(proc.stderr as ReadableStream<Uint8Array>).text().catch(() => "");
-      throw new Error(`${SERVERS[id]} did not start: ${(out + err).trim().split("\n").slice(-3).join(" | ")}`);
+      const lines = (out + err).trim().split("\n");
+      const why = lines.find((l) => /^\w*(error|Error)\b/.test(l.trim())) ?? lines.slice(-3).join(" | ");
+      throw new Error(`${SERVERS[id]} did not start: ${why.trim()}`);
     }
     out += new TextDecoder().decode(r.value);
   }
