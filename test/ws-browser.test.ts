@@ -46,6 +46,7 @@ async function chatClient(port: number, name: string): Promise<{ ws: Ws; events:
   const events: ChatEvent[] = [];
   ws.on("message", (data: Buffer) => events.push(JSON.parse(data.toString()) as ChatEvent));
   await withTimeout(new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject))), 5000, `${name} to connect`);
+  ws.on("error", () => {}); // after the handshake a failure shows as the close
   return {
     ws,
     events,

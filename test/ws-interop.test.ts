@@ -55,6 +55,8 @@ class Peer {
   socket: net.Socket | undefined;
   /** The server's Sec-WebSocket-Extensions answer (undefined when it sent none). */
   extensionsHeader: string | undefined;
+  /** Errors the client reported (a protocol violation it saw, a reset). */
+  readonly errors: Error[] = [];
   private queue: Message[] = [];
   private waiters: ((m: Message) => void)[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -79,6 +81,8 @@ class Peer {
       this.ws.once("open", () => resolve());
       this.ws.once("error", reject);
     });
+    this.ws.on("error", (err) => this.errors.push(err)); // after the handshake: kept, and the close tells
+    this.opened.catch(() => {}); // awaited by open(); an unawaited failure is in errors too
     this.closed = new Promise((resolve) => this.ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
