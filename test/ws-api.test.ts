@@ -1,6 +1,7 @@
 /**
- * Bun's WebSocket API, side by side: test/ws/api-app.ts served by Bun.serve and by fasthttp in
- * processes of their own, the same scenario driven against each, and what the app observed (handler calls with their arguments,
+ * Bun's WebSocket API, side by side: test/ws/api-app.ts (and test/ws/hono-app.ts, Hono's
+ * hono/bun helper) served by Bun.serve and by fasthttp in processes of their own, the same
+ * scenario driven against each, and what the app observed (handler calls with their arguments,
  * the return values of its calls, from `GET /log?id=`) and what the client observed (the 101,
  * messages, pings, the close) compared.
  *
@@ -22,11 +23,12 @@ import { sleep, until } from "./helpers/net.ts";
 
 const SIDES = (process.env.WS_SIDES ?? "bun,fasthttp").split(",").map((s) => s.trim()) as WsSide[];
 const API_APP = join(import.meta.dir, "ws", "api-app.ts");
+const HONO_APP = join(import.meta.dir, "ws", "hono-app.ts");
 const WAIT = 3000;
 
-/** The `websocket` configs of test/ws/api-app.ts (its `WS_API_APP`). */
-type App = "default" | "tight" | "closing" | "none";
-const APPS: App[] = ["default", "tight", "closing", "none"];
+/** The `websocket` configs of test/ws/api-app.ts (its `WS_API_APP`), and the Hono app. */
+type App = "default" | "tight" | "closing" | "none" | "hono";
+const APPS: App[] = ["default", "tight", "closing", "none", "hono"];
 
 /** What a scenario observed: plain JSON. */
 type Observation = Record<string, unknown>;
@@ -47,7 +49,7 @@ beforeAll(async () => {
   const started = await Promise.allSettled(
     APPS.flatMap((app) =>
       SIDES.map(async (side) => {
-        servers.set(`${app}:${side}`, await startWs(side, API_APP, { env: { WS_API_APP: app } }));
+        servers.set(`${app}:${side}`, await startWs(side, app === "hono" ? HONO_APP : API_APP, { env: { WS_API_APP: app } }));
       }),
     ),
   );
@@ -952,5 +954,46 @@ describe("pub/sub", () => {
         afterClose: { count: 2, sent: 6 },
         messages: [[["text", "to-three"]], [["text", "to-three"], ["text", "to-two"]], [["text", "to-three"], ["text", "to-two"]], [["text", "to-one"]]],
       }),
+  );
+});
+
+describe("Hono's hono/bun WebSocket helper", () => {
+  scenario(
+    "upgradeWebSocket: onOpen, onMessage echoes, onClose; ws.raw is the ServerWebSocket",
+    { app: "hono" },
+    async (ctx) => {
+      const { log, peer } = await session(
+        ctx,
+        "/ws",
+        async (peer) => {
+          peer.ws.send("hello");
+          peer.ws.send(Buffer.from([1, 2, 3]));
+          await peer.waitMessages(2);
+        },
+        { protocols: ["chat"], wait: has("onClose") },
+      );
+      return { log, client: peer.events };
+    },
+    (o) =>
+      expect(o).toEqual({
+        log: [
+          ["onOpen", { raw: { readyState: 1, remoteAddress: "127.0.0.1", hasEvents: true, send: "function", publish: "function" }, protocol: "chat", path: "/ws" }],
+          ["onMessage", { type: "string", length: 5, text: "hello" }],
+          ["onMessage", { type: "ArrayBuffer", byteLength: 3, bytes: [1, 2, 3] }],
+          ["onClose", { code: 1000, reason: "" }],
+        ],
+        client: [["open", "chat"], ["message", "text", "echo: hello"], ["message", "binary", [1, 2, 3]], ["close", 1000, ""]],
+      }),
+  );
+
+  scenario(
+    "a route that is not upgradeWebSocket's still answers over HTTP",
+    { app: "hono" },
+    async (ctx) => {
+      const res = await fetch(`http://127.0.0.1:${ctx.port}/hello`);
+      const plain = await fetch(`http://127.0.0.1:${ctx.port}/ws`);
+      return { hello: [res.status, await res.text()], plain: [plain.status, await plain.text()] };
+    },
+    (o) => expect(o).toEqual({ hello: [200, "hi from hono"], plain: [426, "not a websocket"] }),
   );
 });
