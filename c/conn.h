@@ -117,6 +117,8 @@ typedef struct fh_wsc {
     uint8_t close_sent;   /* our close frame is queued: nothing more is sent */
     uint8_t close_got;    /* the peer's close frame came: nothing more is read */
     uint8_t pinged;       /* a ping went out for this silence */
+    uint8_t paused;       /* ws.pause(): not read until resumed */
+    uint8_t doomed;       /* past backpressureLimit with closeOnBackpressureLimit: closed at the next poll */
     uint32_t row_poll;    /* the poll (s->polls) that last gave it a row */
     fh_z *inflater;       /* permessage-deflate (NULL: not agreed); shared ones belong to the server */
     fh_z *deflater;
@@ -217,6 +219,8 @@ typedef struct fh_server {
 /* A stream or takeover buffers at most this much that the socket has not
  * taken: a write past it is refused (-ENOBUFS) until the buffer drains. */
 #define FH_STREAM_BUFFER_MAX (8 * 1024 * 1024)
+/* What a WebSocket holds for the batch's one write (or a cork's) before writing at once. */
+#define FH_WS_CORK_MAX (16 * 1024)
 /* How long a WebSocket waits for the peer's close frame after sending its own. */
 #define FH_WS_CLOSE_WAIT_MS 2000
 /* What a streaming request body may hold read and not yet taken by its handler. */

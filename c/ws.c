@@ -318,13 +318,17 @@ static void fh_ws_feed(fh_server *s, fh_conn *c, uint8_t *buf, size_t len) {
 /* Whether c is read: not while a row waits for room, or bytes of its own
  * wait to be fed, or after the peer's close. */
 static int fh_ws_reading(fh_conn *c) {
-    return c->ws != NULL && !c->eof && !c->ws->pending && !c->ws->close_got && c->rlen == 0;
+    return c->ws != NULL && !c->eof && !c->ws->pending && !c->ws->close_got && !c->ws->paused && c->rlen == 0;
 }
 
 /* The ready list: a row that waited, or bytes kept (what followed the
  * upgrade request, or the rest of a read that filled the batch). */
 static void fh_ws_resume(fh_server *s, fh_conn *c) {
-    if (c->ws == NULL) return;
+    if (c->ws != NULL && c->ws->doomed) {
+        fh_conn_close(s, c);
+        return;
+    }
+    if (c->ws == NULL || c->ws->paused) return;
     fh_ws_feed(s, c, c->rbuf, c->rlen);
 }
 
@@ -488,38 +492,49 @@ static fh_conn *fh_ws_conn(fh_server *s, int fd, int gen) {
     return c;
 }
 
-/* Writes c's frames now, or with the batch (in a batch, or corked). */
-static void fh_ws_push(fh_server *s, fh_conn *c, int cork) {
-    if (cork || s->in_batch) fh_mark_dirty(s, c);
+/* Writes c's frames now, or with the batch (in a batch, or corked) while
+ * they are at most FH_WS_CORK_MAX: more is written at once, so that a
+ * handler that sends a lot meets backpressure as it sends, as in Bun. */
+static void fh_ws_push(fh_server *s, fh_conn *c, fh_seg *g, int cork) {
+    if ((cork || s->in_batch) && g->len - g->off <= FH_WS_CORK_MAX) fh_mark_dirty(s, c);
     else if (!c->blocked) fh_conn_flush(s, c);
 }
 
+/* What the socket has not taken (getBufferedAmount): what waits behind
+ * backpressure; frames only held for the batch's one write are not counted
+ * (as uWebSockets does not count its cork buffer). */
+static int64_t fh_ws_unsent(fh_conn *c, fh_seg *g) { return c->blocked ? (int64_t)(g->len - g->off) : 0; }
+
 /*
  * Sends one message (opcode TEXT or BINARY, or PING / PONG) as Bun's
- * ws.send: returns the bytes of the message (> 0: all of it is sent or in
- * the socket's buffer; 1 for an empty one), -1 when it is queued behind
- * backpressure (more is buffered than the socket took), 0 when it is dropped
- * (more than backpressureLimit was already buffered; with
- * closeOnBackpressureLimit the connection is then closed; or the connection
- * is closing or gone). flags: FH_WSS_*.
+ * ws.send: returns the bytes of the message (all of it is sent, in the
+ * socket's buffer or held for the batch's write; 0 for an empty one), -1
+ * when it is queued behind backpressure (the socket took less than it was
+ * given: FH_EV_WS_DRAIN comes), 0 when it is dropped (more than
+ * backpressureLimit was already waiting; with closeOnBackpressureLimit the
+ * connection is then closed; or the connection is closing or gone).
+ * flags: FH_WSS_*.
  */
 int fh_ws_send(fh_server *s, int fd, int gen, int op, const uint8_t *bytes, int n, int flags) {
     fh_conn *c = fh_ws_conn(s, fd, gen);
     fh_seg *g;
-    int64_t buffered;
     if (c == NULL || c->ws->close_sent || n < 0 || (g = fh_ws_out(c)) == NULL) return 0;
     if ((op == FH_WS_OP_PING || op == FH_WS_OP_PONG) && n > 125) return 0;
     s->now_ms = fh_now_ms();
-    buffered = (int64_t)(g->len - g->off);
-    if (c->ws->limit > 0 && buffered > c->ws->limit) {
-        if (c->ws->opts & FH_WSO_CLOSE_ON_LIMIT) fh_conn_close(s, c);
+    if (c->ws->doomed) return 0;
+    if (c->ws->limit > 0 && fh_ws_unsent(c, g) > c->ws->limit) {
+        if (c->ws->opts & FH_WSO_CLOSE_ON_LIMIT) {
+            /* Closed at the next poll, not in the middle of the app's code (as Bun). */
+            c->ws->doomed = 1;
+            fh_list_ready(s, c);
+        }
         return 0;
     }
     if (fh_ws_frame(s, c, g, op, bytes, (size_t)n, (flags & FH_WSS_COMPRESS) != 0) < 0) {
         fh_conn_close(s, c);
         return 0;
     }
-    if (c->state == FH_WEBSOCKET) fh_ws_push(s, c, flags & FH_WSS_CORK);
+    if (c->state == FH_WEBSOCKET) fh_ws_push(s, c, g, flags & FH_WSS_CORK);
     c = fh_ws_conn(s, fd, gen);
     if (c == NULL) return 0; /* the write found it gone */
     if (c->blocked) {
@@ -528,7 +543,19 @@ int fh_ws_send(fh_server *s, int fd, int gen, int op, const uint8_t *bytes, int 
         if (g != NULL) g->drain_wanted = 1;
         return -1;
     }
-    return n > 0 ? n : 1;
+    return n;
+}
+
+/* ws.pause() (on 1) / ws.resume() (on 0): while paused nothing is read or
+ * delivered. Returns 1 when bytes kept wait to be read (poll soon), 0, or
+ * -EPIPE when the connection is gone. */
+int fh_ws_pause(fh_server *s, int fd, int gen, int on) {
+    fh_conn *c = fh_ws_conn(s, fd, gen);
+    if (c == NULL) return -EPIPE;
+    c->ws->paused = on != 0;
+    if (!on && (c->rlen > 0 || c->ws->pending)) fh_list_ready(s, c);
+    if (c->state == FH_WEBSOCKET) fh_conn_settle(s, c);
+    return s->nready > 0;
 }
 
 /* Writes what a cork buffered. */
@@ -544,7 +571,7 @@ int fh_ws_flush(fh_server *s, int fd, int gen) {
 double fh_ws_buffered(fh_server *s, int fd, int gen) {
     fh_conn *c = fh_ws_conn(s, fd, gen);
     fh_seg *g = c != NULL ? fh_ws_out(c) : NULL;
-    return g == NULL ? 0 : (double)(g->len - g->off);
+    return g == NULL ? 0 : (double)fh_ws_unsent(c, g);
 }
 
 /* ws.close(code, reason): our close frame (code 0: none), then the peer's,
@@ -564,7 +591,7 @@ int fh_ws_close(fh_server *s, int fd, int gen, int code, const uint8_t *reason, 
         return 0;
     }
     if (c->ws->close_got) fh_ws_finish(s, c);
-    else if (c->state == FH_WEBSOCKET) fh_ws_push(s, c, 0);
+    else if (c->state == FH_WEBSOCKET && !c->blocked) fh_conn_flush(s, c);
     return 0;
 }
 

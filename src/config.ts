@@ -85,9 +85,13 @@ export interface FetchServer<S = void> {
  * A web-standard handler, as `Bun.serve`'s `fetch` (Hono's `app.fetch`):
  * a `Request` in, a `Response` (or a promise of one) out. `server` is Bun's
  * server argument (Hono's `env`); `server.state` is what `makeState` made
- * for the loop, undefined without it.
+ * for the loop, undefined without it. After a successful
+ * `server.upgrade(request)` it returns nothing (a Response is not sent).
  */
-export type FetchHandler<S = void> = (request: Request, server: FetchServer<S>) => Response | Promise<Response>;
+export type FetchHandler<S = void> = (
+  request: Request,
+  server: FetchServer<S>,
+) => Response | undefined | void | Promise<Response | undefined | void>;
 
 /**
  * As Bun.serve's `error`: called with what a fetch app threw or rejected

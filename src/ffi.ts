@@ -57,6 +57,7 @@ const symbols = {
     returns: "i32",
   },
   fh_ws_send: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32", "i32"], returns: "i32" },
+  fh_ws_pause: { args: ["ptr", "i32", "i32", "i32"], returns: "i32" },
   fh_ws_zlib: { args: ["ptr", "i32"], returns: "i32" },
   fh_ws_flush: { args: ["ptr", "i32", "i32"], returns: "i32" },
   fh_ws_buffered: { args: ["ptr", "i32", "i32"], returns: "f64" },

@@ -5,7 +5,7 @@
  * `server.timeout(request, seconds)`, `server.upgrade(request)`.
  * @module
  */
-import type { FetchServer, SocketAddress } from "../config.ts";
+import type { FetchHandler, FetchServer, SocketAddress } from "../config.ts";
 import type { Server } from "../server.ts";
 import type { UpgradeOptions } from "../ws/hub.ts";
 import { connectionOf, httpRequestOf } from "./request.ts";
@@ -22,10 +22,10 @@ export class AppServer<S = void> implements FetchServer<S> {
   readonly protocol = "http";
   #server: Server;
   #pending = 0;
-  #app: (request: Request, server: FetchServer<S>) => Response | Promise<Response>;
+  #app: FetchHandler<S>;
 
   /** @internal Made by the adapter, once per loop. */
-  constructor(server: Server, state: S, app: (request: Request, server: FetchServer<S>) => Response | Promise<Response>) {
+  constructor(server: Server, state: S, app: FetchHandler<S>) {
     this.#server = server;
     this.state = state;
     this.#app = app;
@@ -116,9 +116,10 @@ export class AppServer<S = void> implements FetchServer<S> {
   /**
    * Sends a message to every WebSocket subscribing to `topic` (with
    * `workers`, in every worker): the message's bytes when some subscriber
-   * of this loop got it, else 0.
+   * of this loop got it, else 0. Compressed by default where
+   * permessage-deflate was agreed, as Bun's.
    */
-  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView, compress = false): number {
+  publish(topic: string, data: string | ArrayBufferLike | ArrayBufferView | Blob, compress = true): number {
     const hub = this.#server._wsHub;
     return hub === null ? 0 : hub.publish(String(topic), data, compress);
   }
@@ -130,7 +131,9 @@ export class AppServer<S = void> implements FetchServer<S> {
 
   /** Calls the app as a request from a client would (Bun's `server.fetch()`). */
   async fetch(request: Request | string): Promise<Response> {
-    return await this.#app(typeof request === "string" ? new Request(request) : request, this);
+    const res = await this.#app(typeof request === "string" ? new Request(request) : request, this);
+    if (!(res instanceof Response)) throw new TypeError("fasthttp: server.fetch(): the app returned no Response");
+    return res;
   }
 
   /** Stops the server (with `closeActiveConnections`, at once), as `server.stop()`. */

@@ -23,6 +23,7 @@ import {
   EV_WS_OPEN,
   LARGE_BASE,
   REQ_HTTP10,
+  REQ_KEEP_ALIVE,
   WSO_CLOSE_ON_LIMIT,
   WSO_DEFLATE,
   WSO_PING_ROWS,
@@ -74,11 +75,12 @@ export interface WsHost {
 export function refusedUpgrade(req: HttpRequest): Uint8Array {
   req._wsRefused = false;
   req._special = null;
-  return req.response(426, "Upgrade Required\n", { "Sec-WebSocket-Version": "13", "Content-Type": "text/plain" });
+  req._flags &= ~REQ_KEEP_ALIVE; // as Bun: the connection closes after it
+  return req.response(426, null, { "Sec-WebSocket-Version": "13", Connection: "close" });
 }
 
-/** Logs a handler's failure; the socket stays open (as Bun's). */
-function failed(name: string, e: unknown): void {
+/** Logs a handler's failure (the default of `websocket.error`); the socket stays open, as Bun's. */
+function logFailure(name: string, e: unknown): void {
   console.error(`fasthttp: the websocket ${name} handler failed:`, e);
 }
 
@@ -160,6 +162,7 @@ export class WsHub {
       ["Connection", "Upgrade"],
       ["Sec-WebSocket-Accept", acceptKey(offer.key)],
     ];
+    if (protocol === "" && offer.protocols.length > 0) protocol = offer.protocols[0]!; // as Bun: the client's first choice
     if (protocol !== "") extra.push(["Sec-WebSocket-Protocol", protocol]);
     let opts = this.#opts;
     let zopts = 0;
@@ -244,17 +247,30 @@ export class WsHub {
     if (h.open === undefined) return;
     try {
       const r = h.open(ws);
-      if (r instanceof Promise) r.catch((e) => failed("open", e));
+      if (r instanceof Promise) r.catch((e) => this.#failed("open", ws, e));
     } catch (e) {
-      failed("open", e);
+      this.#failed("open", ws, e);
+    }
+  }
+
+  /** A payload as the handlers get it, by `binaryType`: a Buffer (copied), an ArrayBuffer, a Uint8Array or a Blob. */
+  #binary(ws: ServerWebSocket<unknown>, bytes: Uint8Array): unknown {
+    switch (ws.binaryType) {
+      case "arraybuffer":
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+      case "uint8array":
+        return new Uint8Array(bytes);
+      case "blob":
+        return new Blob([bytes]);
+      default:
+        return Buffer.from(bytes);
     }
   }
 
   /** Runs a WebSocket row of the batch (descriptor row `b`): a message, or a control frame. */
   row(d: Int32Array, b: number): void {
     const ws = this.#of(d[b + D.FD]!, d[b + D.GEN]!);
-    if (ws === undefined) return;
-    if (ws._state === 0) this.#open(ws);
+    if (ws === undefined || ws._state !== 1) return; // closed by the app meanwhile: what it had sent is not delivered
     const op = d[b + D_WS_OP]!;
     const slab = d[b + D.SLAB]!;
     const off = d[b + D_WS_DATA]!;
@@ -273,38 +289,57 @@ export class WsHub {
     const h = this.cfg.handler;
     let r: unknown;
     try {
-      if (op === 1) {
-        if (ws._state !== 1) return;
-        r = h.message(ws, buf.toString("utf8", at, at + len));
-      } else if (op === 2) {
-        if (ws._state !== 1) return;
-        const t = ws.binaryType;
-        const copy = buf.subarray(at, at + len);
-        r = h.message(
-          ws,
-          t === "arraybuffer"
-            ? (copy.buffer.slice(copy.byteOffset, copy.byteOffset + len) as never)
-            : t === "uint8array"
-              ? (new Uint8Array(copy) as never)
-              : Buffer.from(copy),
-        );
-      } else if (op === 8) {
-        if (ws._state === 1) ws._state = 2;
-        if (!ws._ours) {
-          ws._reason = buf.toString("utf8", at, at + len);
-          ws._code = d[b + D_WS_CODE]!;
-        }
+      if (op === 1) r = h.message?.(ws, buf.toString("utf8", at, at + len));
+      else if (op === 2) r = h.message?.(ws, this.#binary(ws, buf.subarray(at, at + len)) as Buffer);
+      else if (op === 9) r = h.ping?.(ws, this.#binary(ws, buf.subarray(at, at + len)) as Buffer);
+      else if (op === 10) r = h.pong?.(ws, this.#binary(ws, buf.subarray(at, at + len)) as Buffer);
+      else if (op === 8) {
+        // The peer's close: the handler runs when the connection ends (its code comes with the event).
+        ws._state = 2;
+        ws._code = d[b + D_WS_CODE]!;
+        ws._reason = buf.toString("utf8", at, at + len);
         return;
-      } else if (op === 9) {
-        r = h.ping?.(ws, Buffer.from(buf.subarray(at, at + len)));
-      } else if (op === 10) {
-        r = h.pong?.(ws, Buffer.from(buf.subarray(at, at + len)));
       }
     } catch (e) {
-      failed(op === 9 ? "ping" : op === 10 ? "pong" : "message", e);
+      this.#failed(op === 9 ? "ping" : op === 10 ? "pong" : "message", ws, e);
       return;
     }
-    if (r instanceof Promise) r.catch((e) => failed("message", e));
+    if (r instanceof Promise) r.catch((e) => this.#failed("message", ws, e));
+  }
+
+  /** A handler threw: `websocket.error(error, ws)` if there is one (as Bun's), else it is logged. The socket stays open. */
+  #failed(name: string, ws: ServerWebSocket<unknown>, e: unknown): void {
+    const onError = this.cfg.handler.error;
+    if (onError === undefined) return logFailure(name, e);
+    try {
+      const r = onError(e instanceof Error ? e : new Error(String(e)), ws);
+      if (r instanceof Promise) r.catch((e2) => logFailure("error", e2));
+    } catch (e2) {
+      logFailure("error", e2);
+    }
+  }
+
+  /**
+   * The socket is closed for the app: readyState 3, its topics dropped,
+   * and the close handler run with `code` and `reason` (once).
+   */
+  #closed(ws: ServerWebSocket<unknown>, code: number, reason: string): void {
+    if (ws._state === 3) return;
+    const opened = ws._state !== 0;
+    if (opened) this.open--;
+    else this.pending--;
+    ws._state = 3;
+    const topics = ws._topics;
+    if (topics !== null) for (const t of topics) this.#drop(ws, t);
+    ws._topics = null;
+    const h = this.cfg.handler;
+    if (!opened || h.close === undefined) return;
+    try {
+      const r = h.close(ws, code, reason);
+      if (r instanceof Promise) r.catch((e) => this.#failed("close", ws, e));
+    } catch (e) {
+      this.#failed("close", ws, e);
+    }
   }
 
   /** A WebSocket event from the core (src/events.ts): open, drain, closed (`x`: its close code). */
@@ -318,30 +353,15 @@ export class WsHub {
       if (ws._state !== 1 || h.drain === undefined) return;
       try {
         const r = h.drain(ws);
-        if (r instanceof Promise) r.catch((e) => failed("drain", e));
+        if (r instanceof Promise) r.catch((e) => this.#failed("drain", ws, e));
       } catch (e) {
-        failed("drain", e);
+        this.#failed("drain", ws, e);
       }
     } else if (type === EV_WS_CLOSED) {
       this.#socks[fd] = undefined;
-      const opened = ws._state !== 0;
-      if (opened) this.open--;
-      else this.pending--;
-      ws._state = 3;
-      const topics = ws._topics;
-      if (topics !== null) for (const t of topics) this.#drop(ws, t);
-      if (!opened || h.close === undefined) {
-        ws._topics = null;
-        return;
-      }
-      const code = ws._ours || ws._code === 0 ? x : ws._code;
-      try {
-        const r = h.close(ws, code, code === 1006 ? "" : ws._reason);
-        if (r instanceof Promise) r.catch((e) => failed("close", e));
-      } catch (e) {
-        failed("close", e);
-      }
-      ws._topics = null;
+      // The peer's close frame, if one came, says what the handler gets; else the core's code (1006: none).
+      const code = ws._code !== 0 ? ws._code : x;
+      this.#closed(ws, code, code === 1005 || code === 1006 ? "" : ws._reason);
     }
   }
 
@@ -360,7 +380,9 @@ export class WsHub {
       flags |= WSS_CORK;
       this.#corked.push(ws);
     }
-    return this.#host.core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, bytes.length | 0, flags);
+    const r = this.#host.core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, bytes.length | 0, flags);
+    if (r === 0 && bytes.length > 0) this.#host.schedule(); // dropped: closeOnBackpressureLimit closes it at the next poll
+    return r;
   }
 
   /** The UTF-8 bytes of `s`, in a scratch buffer (valid until the next call). */
@@ -381,16 +403,27 @@ export class WsHub {
     return this._send(ws, 1, this.#encode(s), compress);
   }
 
-  /** @internal Starts the closing handshake (or, `terminate`, closes at once). */
+  /**
+   * @internal ws.close(code, reason) / ws.terminate(): the core sends the
+   * close frame (a code of 1005 or 1006: one without a code) and ends the
+   * connection after the handshake (`terminate`: at once); for the app the
+   * socket is closed now, as in Bun: the close handler runs before this
+   * returns.
+   */
   _close(ws: ServerWebSocket<unknown>, code: number, reason: Uint8Array, terminate: boolean): void {
-    if (ws._state === 3 || (ws._state === 2 && !terminate)) return;
+    if (ws._state === 3) return;
     const srv = this.#host.srv();
-    if (ws._state === 1) {
-      ws._state = 2;
-      ws._ours = true;
-      ws._reason = Buffer.from(reason.buffer, reason.byteOffset, reason.length).toString("utf8");
-    }
-    if (srv !== null) this.#host.core.fh_ws_close(srv, ws._fd | 0, ws._gen | 0, code | 0, reason, reason.length | 0, terminate ? 1 : 0);
+    const wire = code === 1005 || code === 1006 ? 0 : code;
+    if (srv !== null) this.#host.core.fh_ws_close(srv, ws._fd | 0, ws._gen | 0, wire | 0, reason, reason.length | 0, terminate ? 1 : 0);
+    this.#closed(ws, code, Buffer.from(reason.buffer, reason.byteOffset, reason.length).toString("utf8"));
+  }
+
+  /** @internal ws.pause() / ws.resume(). */
+  _pause(ws: ServerWebSocket<unknown>, on: boolean): void {
+    if (ws._state === 3 || ws._paused === on) return;
+    ws._paused = on;
+    const srv = this.#host.srv();
+    if (srv !== null && this.#host.core.fh_ws_pause(srv, ws._fd | 0, ws._gen | 0, on ? 1 : 0) > 0) this.#host.schedule();
   }
 
   /** @internal ws.cork(cb). */
@@ -416,19 +449,21 @@ export class WsHub {
     return this.#host.core.fh_ws_buffered(srv, ws._fd | 0, ws._gen | 0);
   }
 
-  /** @internal */
-  _subscribe(ws: ServerWebSocket<unknown>, topic: string): void {
-    if (ws._state === 3) return;
+  /** @internal ws.subscribe(topic): true (also when it already did), false once the socket is closed. */
+  _subscribe(ws: ServerWebSocket<unknown>, topic: string): boolean {
+    if (ws._state === 3) return false;
     (ws._topics ??= new Set()).add(topic);
     let set = this.#topics.get(topic);
     if (set === undefined) this.#topics.set(topic, (set = new Set()));
     set.add(ws);
+    return true;
   }
 
-  /** @internal */
-  _unsubscribe(ws: ServerWebSocket<unknown>, topic: string): void {
-    if (ws._topics === null || !ws._topics.delete(topic)) return;
+  /** @internal ws.unsubscribe(topic): whether it did subscribe. */
+  _unsubscribe(ws: ServerWebSocket<unknown>, topic: string): boolean {
+    if (ws._topics === null || !ws._topics.delete(topic)) return false;
     this.#drop(ws, topic);
+    return true;
   }
 
   #drop(ws: ServerWebSocket<unknown>, topic: string): void {

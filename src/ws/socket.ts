@@ -6,32 +6,44 @@
  */
 import type { WsHub } from "./hub.ts";
 
-/** What `send` and friends take: a string (sent as UTF-8 text by `send`) or bytes. */
-export type WebSocketData = string | ArrayBufferLike | ArrayBufferView;
+/** What `send` and friends take: a string (sent as UTF-8 text by `send`), bytes, or a Blob held in memory. */
+export type WebSocketData = string | ArrayBufferLike | ArrayBufferView | Blob;
 
-/** How binary messages reach `message`. */
-export type BinaryType = "nodebuffer" | "arraybuffer" | "uint8array";
+/** How binary messages (and ping/pong payloads) reach the handlers. */
+export type BinaryType = "nodebuffer" | "arraybuffer" | "uint8array" | "blob";
 
 const enc = new TextEncoder();
 
-/** The bytes of a BufferSource, as a view (no copy). */
+/** The bytes of a BufferSource (a view, no copy), or of a Blob held in memory. */
 export function bytesOf(data: unknown, what: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  if (data instanceof Blob) {
+    // A Blob made in memory has its bytes at once; a file's would need a read the send cannot wait for.
+    const p = data.bytes();
+    if (Bun.peek.status(p) === "fulfilled") return Bun.peek(p) as Uint8Array;
+    p.catch(() => {});
+    throw new TypeError(`fasthttp: ${what} cannot send a Blob backed by a file without waiting for it: send(await blob.bytes())`);
+  }
   throw new TypeError(`fasthttp: ${what} takes a string, an ArrayBuffer or a typed array (got ${data === null ? "null" : typeof data})`);
 }
 
-/** The UTF-8 bytes of a close reason; a RangeError past 123 bytes (RFC 6455 §5.5). */
+/**
+ * The UTF-8 bytes of a close reason, cut (as Bun cuts it) to the 123 bytes a
+ * close frame holds (RFC 6455 §5.5), at a character boundary.
+ */
 function reasonBytes(reason: string | undefined): Uint8Array {
   if (reason === undefined || reason === "") return new Uint8Array(0);
   if (typeof reason !== "string") throw new TypeError(`fasthttp: ws.close() takes a string reason (got ${typeof reason})`);
   const b = enc.encode(reason);
-  if (b.length > 123) throw new RangeError(`fasthttp: a close reason is at most 123 bytes of UTF-8 (got ${b.length})`);
-  return b;
+  if (b.length <= 123) return b;
+  let n = 123;
+  while (n > 0 && (b[n]! & 0xc0) === 0x80) n--; // not inside a character
+  return b.subarray(0, n);
 }
 
-/** Whether an app may send `code` in a close frame (RFC 6455 §7.4: not 1004-1006 or 1015, and not below 1000). */
+/** Whether `code` goes in a close frame (RFC 6455 §7.4.1); 1005 and 1006 are never sent: the frame then has no code. */
 function sendableCode(code: number): boolean {
   return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 }
@@ -66,6 +78,8 @@ export class ServerWebSocket<T = undefined> {
   _ours = false;
   /** @internal permessage-deflate lets the server compress its messages. */
   _z = false;
+  /** @internal pause() holds it. */
+  _paused = false;
   /** @internal The subprotocol agreed. */
   _protocol: string;
   #address: string | null = null;
@@ -108,7 +122,7 @@ export class ServerWebSocket<T = undefined> {
   }
 
   /** Sends a binary message. */
-  sendBinary(data: ArrayBufferLike | ArrayBufferView, compress = false): number {
+  sendBinary(data: ArrayBufferLike | ArrayBufferView | Blob, compress = false): number {
     return this._hub._send(this, 2, bytesOf(data, "ws.sendBinary()"), compress);
   }
 
@@ -123,31 +137,32 @@ export class ServerWebSocket<T = undefined> {
   }
 
   /**
-   * Starts the closing handshake with `code` (default: a close frame
-   * without a code, which the peer sees as 1005) and `reason`; the socket
-   * closes when the peer answers (or after 2 s).
+   * Closes the socket, as Bun's: the close frame goes out with `code`
+   * (default 1000; 1005 and 1006 send a frame without one) and `reason`
+   * (cut to 123 bytes), the close handler runs now with them, and the
+   * connection ends once the peer answers (or after 2 s).
    */
   close(code?: number, reason?: string): void {
-    if (code !== undefined && !sendableCode(code)) {
+    const c = code ?? 1000;
+    if (c !== 1005 && c !== 1006 && !sendableCode(c)) {
       throw new RangeError(`fasthttp: ws.close() needs a code from 1000 to 1003, 1007 to 1014 or 3000 to 4999 (got ${String(code)})`);
     }
-    const r = reasonBytes(reason);
-    this._hub._close(this, code ?? 0, r, false);
+    this._hub._close(this, c, reasonBytes(reason), false);
   }
 
-  /** Closes the connection at once, without the closing handshake. */
+  /** Closes the connection at once, without the closing handshake; the close handler runs now with 1006. */
   terminate(): void {
-    this._hub._close(this, 0, new Uint8Array(0), true);
+    this._hub._close(this, 1006, new Uint8Array(0), true);
   }
 
-  /** Subscribes to a topic (`server.publish` and `ws.publish` reach it). */
-  subscribe(topic: string): void {
-    this._hub._subscribe(this, String(topic));
+  /** Subscribes to a topic (`server.publish` and `ws.publish` reach it). False once the socket is closed. */
+  subscribe(topic: string): boolean {
+    return this._hub._subscribe(this, String(topic));
   }
 
-  /** Unsubscribes from a topic. */
-  unsubscribe(topic: string): void {
-    this._hub._unsubscribe(this, String(topic));
+  /** Unsubscribes from a topic: false when it did not subscribe to it. */
+  unsubscribe(topic: string): boolean {
+    return this._hub._unsubscribe(this, String(topic));
   }
 
   /** Whether it subscribes to a topic. */
@@ -172,13 +187,32 @@ export class ServerWebSocket<T = undefined> {
   }
 
   /** {@link publish} of a binary message. */
-  publishBinary(topic: string, data: ArrayBufferLike | ArrayBufferView, compress = false): number {
+  publishBinary(topic: string, data: ArrayBufferLike | ArrayBufferView | Blob, compress = false): number {
     return this._hub.publish(String(topic), bytesOf(data, "ws.publishBinary()"), compress, this);
   }
 
   /** Runs `cb`: what it sends leaves in one write, after it returns. Returns what `cb` returns. */
   cork<R>(cb: (ws: ServerWebSocket<T>) => R): R {
     return this._hub._cork(this, cb);
+  }
+
+  /**
+   * Stops reading from the client: no message is delivered, and the core
+   * reads nothing more (the client's sends back up in TCP), until
+   * {@link resume}.
+   */
+  pause(): void {
+    this._hub._pause(this, true);
+  }
+
+  /** Reads from the client again after {@link pause}. */
+  resume(): void {
+    this._hub._pause(this, false);
+  }
+
+  /** Whether {@link pause} holds it. */
+  get isPaused(): boolean {
+    return this._paused;
   }
 
   /** Bytes queued that the socket has not taken yet. */

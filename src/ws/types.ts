@@ -32,8 +32,8 @@ export interface PerMessageDeflate {
  * Uint8Array, as `ws.binaryType` says).
  */
 export interface WebSocketHandler<T = undefined> {
-  /** A message came. */
-  message(ws: ServerWebSocket<T>, message: string | Buffer): void | Promise<void>;
+  /** A message came (without this handler, messages are read and dropped). */
+  message?(ws: ServerWebSocket<T>, message: string | Buffer): void | Promise<void>;
   /** The socket is open (its 101 is on its way). */
   open?(ws: ServerWebSocket<T>): void | Promise<void>;
   /** The socket closed: the peer's close code and reason, 1006 and "" when it ended without a close frame. */
@@ -44,6 +44,8 @@ export interface WebSocketHandler<T = undefined> {
   ping?(ws: ServerWebSocket<T>, data: Buffer): void | Promise<void>;
   /** A pong came. */
   pong?(ws: ServerWebSocket<T>, data: Buffer): void | Promise<void>;
+  /** A handler threw or rejected (default: it is logged); the socket stays open. */
+  error?(error: Error, ws: ServerWebSocket<T>): void | Promise<void>;
   /** The largest message accepted, in bytes (default 16 MiB); a larger one closes the socket with 1009. */
   maxPayloadLength?: number;
   /** Bytes a socket may have queued before a send is dropped (default 16 MiB). */
@@ -124,8 +126,7 @@ export function resolveWebSocket(ws: unknown): ResolvedWebSocket | null {
   for (const k of Object.keys(o)) {
     if (!KNOWN.has(k)) throw new TypeError(`fasthttp: unknown websocket option ${JSON.stringify(k)} (got ${show(o[k])})`);
   }
-  if (typeof o.message !== "function") throw new TypeError(`fasthttp: websocket.message must be a function (got ${show(o.message)})`);
-  for (const h of ["open", "close", "drain", "ping", "pong", "error"]) {
+  for (const h of ["message", "open", "close", "drain", "ping", "pong", "error"]) {
     if (o[h] !== undefined && typeof o[h] !== "function") {
       throw new TypeError(`fasthttp: websocket.${h} must be a function (got ${show(o[h])})`);
     }
