@@ -124,8 +124,10 @@ int fh_poll(fh_server *s) {
 int fh_flush(fh_server *s, int from, int to) {
     int i;
     s->now_ms = fh_now_ms();
-    s->in_batch = 0;
     if (to > s->ndesc) to = s->ndesc;
+    /* A batch JavaScript runs in parts (it yields to Bun's event loop in
+     * between) stays one batch: WebSocket sends keep leaving with it. */
+    s->in_batch = to < s->ndesc;
     for (i = from < 0 ? 0 : from; i < to; i++) {
         int32_t *d = s->desc + (size_t)i * FH_D_SIZE;
         int kind = d[FH_D_RKIND];

@@ -43,6 +43,8 @@ import { bytesOf, ServerWebSocket, type WebSocketData } from "./socket.ts";
 import type { ResolvedWebSocket } from "./types.ts";
 
 const enc = new TextEncoder();
+/** TypedArray's slice (a copy: Buffer's own slice is a view), called on a Buffer it makes a Buffer. */
+const copyOut = Uint8Array.prototype.slice;
 const ENOSYS = constants.errno.ENOSYS;
 
 /** What `upgrade()` takes, as Bun's `server.upgrade(request, options)`. */
@@ -253,17 +255,21 @@ export class WsHub {
     }
   }
 
-  /** A payload as the handlers get it, by `binaryType`: a Buffer (copied), an ArrayBuffer, a Uint8Array or a Blob. */
-  #binary(ws: ServerWebSocket<unknown>, bytes: Uint8Array): unknown {
+  /**
+   * Bytes [at, at+len) of `buf` as the handlers get them, by `binaryType`: a
+   * Buffer, an ArrayBuffer, a Uint8Array or a Blob, each a copy with memory
+   * of its own (Hono reads `message.buffer`).
+   */
+  #binary(ws: ServerWebSocket<unknown>, buf: Buffer, at: number, len: number): unknown {
     switch (ws.binaryType) {
       case "arraybuffer":
-        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+        return buf.buffer.slice(buf.byteOffset + at, buf.byteOffset + at + len);
       case "uint8array":
-        return new Uint8Array(bytes);
+        return new Uint8Array(buf.buffer.slice(buf.byteOffset + at, buf.byteOffset + at + len));
       case "blob":
-        return new Blob([bytes]);
+        return new Blob([buf.subarray(at, at + len)]);
       default:
-        return Buffer.from(bytes);
+        return copyOut.call(buf, at, at + len) as Buffer; // one copy, no view made first
     }
   }
 
@@ -290,9 +296,9 @@ export class WsHub {
     let r: unknown;
     try {
       if (op === 1) r = h.message?.(ws, buf.toString("utf8", at, at + len));
-      else if (op === 2) r = h.message?.(ws, this.#binary(ws, buf.subarray(at, at + len)) as Buffer);
-      else if (op === 9) r = h.ping?.(ws, this.#binary(ws, buf.subarray(at, at + len)) as Buffer);
-      else if (op === 10) r = h.pong?.(ws, this.#binary(ws, buf.subarray(at, at + len)) as Buffer);
+      else if (op === 2) r = h.message?.(ws, this.#binary(ws, buf, at, len) as Buffer);
+      else if (op === 9) r = h.ping?.(ws, this.#binary(ws, buf, at, len) as Buffer);
+      else if (op === 10) r = h.pong?.(ws, this.#binary(ws, buf, at, len) as Buffer);
       else if (op === 8) {
         // The peer's close: the handler runs when the connection ends (its code comes with the event).
         ws._state = 2;
