@@ -88,7 +88,11 @@ for (const side of SIDES) {
     let app: WsServer;
 
     beforeAll(async () => {
-      [chat, app] = await Promise.all([startWs(side, CHAT), startWs(side, APP)]);
+      // allSettled: one that fails to start must not leave the other running (afterAll stops what started).
+      const started = await Promise.allSettled([startWs(side, CHAT), startWs(side, APP)]);
+      [chat, app] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined)) as [WsServer, WsServer];
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     });
     afterAll(async () => {
       await Promise.all([chat?.stop(), app?.stop()]);

@@ -183,12 +183,16 @@ for (const side of SIDES) {
     };
 
     beforeAll(async () => {
-      [plain, deflate, dedicated, toSelf] = await Promise.all([
+      // allSettled: a server that fails to start must not leave the others running (afterAll stops those that did).
+      const started = await Promise.allSettled([
         startWs(side, APP),
         startWs(side, APP, { env: { WS_APP_DEFLATE: DEFLATE_TRUE } }),
         startWs(side, APP, { env: { WS_APP_DEFLATE: DEFLATE_DEDICATED } }),
         startWs(side, APP, { env: { WS_APP_PUBLISH_TO_SELF: "1" } }),
       ]);
+      [plain, deflate, dedicated, toSelf] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined)) as [WsServer, WsServer, WsServer, WsServer];
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     });
 
     afterAll(async () => {

@@ -81,6 +81,13 @@ export function refusedUpgrade(req: HttpRequest): Uint8Array {
   return req.response(426, null, { "Sec-WebSocket-Version": "13", Connection: "close" });
 }
 
+/** What the close handler is told when the core failed a connection (it gets 1006, as in Bun). */
+const FAILED: Record<number, string> = {
+  1002: "Received a frame that breaks the WebSocket protocol",
+  1007: "Received invalid UTF-8 or invalid compressed data",
+  1009: "Received too big message",
+};
+
 /** Logs a handler's failure (the default of `websocket.error`); the socket stays open, as Bun's. */
 function logFailure(name: string, e: unknown): void {
   console.error(`fasthttp: the websocket ${name} handler failed:`, e);
@@ -365,9 +372,10 @@ export class WsHub {
       }
     } else if (type === EV_WS_CLOSED) {
       this.#socks[fd] = undefined;
-      // The peer's close frame, if one came, says what the handler gets; else the core's code (1006: none).
-      const code = ws._code !== 0 ? ws._code : x;
-      this.#closed(ws, code, code === 1005 || code === 1006 ? "" : ws._reason);
+      // The peer's close frame, if one came, says what the handler gets. Else it ended without one
+      // (1006), or the core failed it for a violation: as Bun, the handler gets 1006 and the reason.
+      if (ws._code !== 0) this.#closed(ws, ws._code, ws._code === 1005 ? "" : ws._reason);
+      else this.#closed(ws, 1006, FAILED[x] ?? "");
     }
   }
 
