@@ -372,6 +372,10 @@ static void fh_ws_sweep(fh_server *s, fh_conn *c, int64_t now) {
         return;
     }
     if (w->idle_ms <= 0) return;
+    if (w->paused) {
+        w->rx_ms = now; /* paused by the app: its silence is not the client's (the timeout is suspended, as Bun's) */
+        return;
+    }
     if (now - w->rx_ms > w->idle_ms) {
         fh_conn_close(s, c);
         return;

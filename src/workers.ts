@@ -33,6 +33,7 @@ import { backendName, listenError, loadCore } from "./ffi.ts";
 import { ST_LARGE_IN_USE, ST_SIZE } from "./layout.ts";
 import { Server } from "./server.ts";
 import { statsOf, type ServerStats } from "./stats.ts";
+import { resolveWebSocket } from "./ws/types.ts";
 
 /** The key of fasthttp's marker in `workerData` and of its control messages. */
 const MARK = "fasthttp.worker";
@@ -101,6 +102,7 @@ export function createServer<S>(
   fromFetch: (fetch: FetchHandler<S>, options: { error?: ErrorHandler }) => Handler<S>,
 ): Server {
   resolveConfig(input); // validates every option, the workers' ones included
+  resolveWebSocket(input.websocket); // and the websocket object, which the workers take from their own call
   const config = withHandler(input, fromFetch); // `fetch: app.fetch` becomes a handler here
   const count = workerCount(config, cpus);
   if (marker !== undefined) return inWorker(config, count, marker);
