@@ -273,6 +273,25 @@ static size_t fh_wsr_feed(fh_wsr *r, uint8_t *p, size_t n) {
     if (r->got == FH_WSR_ERROR) return 0;
     if (r->got != FH_WSR_NONE) fh_wsr_next(r); /* the caller skipped it: what it had is done with */
     while (i < n) {
+        if (r->phase == 0 && r->hlen == 0 && n - i >= 6 && (p[i + 1] & 0x80) && (p[i + 1] & 0x7f) < 126) {
+            /* A whole short masked header at hand (what clients send most):
+             * taken at once, with the same checks as byte by byte below. */
+            r->hdr[0] = p[i];
+            r->hlen = 1;
+            if (fh_wsr_byte0(r, p[i]) != 0) return i + 1;
+            r->hdr[1] = p[i + 1];
+            r->hlen = 2;
+            if (fh_wsr_byte1(r, p[i + 1]) != 0) return i + 2;
+            memcpy(r->hdr + 2, p + i + 2, 4);
+            r->hlen = 6;
+            i += 6;
+            if (fh_wsr_header_done(r) != 0) return i;
+            if (r->left == 0) {
+                fh_wsr_frame_done(r);
+                if (r->got != FH_WSR_NONE) return i;
+            }
+            continue;
+        }
         if (r->phase == 0) {
             uint8_t b = p[i++];
             r->hdr[r->hlen++] = b;

@@ -111,11 +111,18 @@ export class WsHub {
   #corking = 0;
   #corked: ServerWebSocket<unknown>[] = [];
   #opts: number;
+  /** The hot path's fields, read once. */
+  #core: Core;
+  #memBuf: Buffer;
+  #slabSize: number;
 
   /** Throws when permessage-deflate is configured and the system zlib cannot be loaded. */
   constructor(cfg: ResolvedWebSocket, host: WsHost) {
     this.cfg = cfg;
     this.#host = host;
+    this.#core = host.core;
+    this.#memBuf = host.arena.memBuf;
+    this.#slabSize = host.slabSize;
     if (cfg.perMessageDeflate !== false) {
       const why = new Uint8Array(512);
       if (host.core.fh_ws_zlib(why, why.length) < 0) {
@@ -282,20 +289,20 @@ export class WsHub {
 
   /** Runs a WebSocket row of the batch (descriptor row `b`): a message, or a control frame. */
   row(d: Int32Array, b: number): void {
-    const ws = this.#of(d[b + D.FD]!, d[b + D.GEN]!);
-    if (ws === undefined || ws._state !== 1) return; // closed by the app meanwhile: what it had sent is not delivered
+    const ws = this.#socks[d[b + D.FD]!];
+    // Closed by the app meanwhile (or a new connection on the fd): what came is not delivered.
+    if (ws === undefined || ws._gen !== d[b + D.GEN]! || ws._state !== 1) return;
     const op = d[b + D_WS_OP]!;
     const slab = d[b + D.SLAB]!;
     const off = d[b + D_WS_DATA]!;
     const len = d[b + D_WS_DATA + 1]!;
-    const host = this.#host.arena;
     let buf: Buffer;
     let at: number;
     if (slab < LARGE_BASE) {
-      buf = host.memBuf;
-      at = slab * this.#host.slabSize + off;
+      buf = this.#memBuf;
+      at = slab * this.#slabSize + off;
     } else {
-      const v = largeView(host, slab);
+      const v = largeView(this.#host.arena, slab);
       buf = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       at = off;
     }
@@ -394,7 +401,7 @@ export class WsHub {
       flags |= WSS_CORK;
       this.#corked.push(ws);
     }
-    const r = this.#host.core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, bytes.length | 0, flags);
+    const r = this.#core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, bytes.length | 0, flags);
     if (r === 0 && bytes.length > 0) this.#host.schedule(); // dropped: closeOnBackpressureLimit closes it at the next poll
     return r;
   }
