@@ -294,3 +294,132 @@ describe("inbound backpressure", () => {
     }
   }, 25_000);
 });
+
+// ---------------------------------------------------------------------------------------------
+// 2. pause() / resume()
+
+describe("pause() and resume()", () => {
+  /** A server that keeps its one socket and every message it gets. */
+  async function pausable(extra: Partial<WebSocketHandler<any>> = {}) {
+    const got: string[] = [];
+    const s: { sock?: Sock } = {};
+    const { port } = await serve({
+      fetch: upgrading(),
+      websocket: {
+        open(ws) {
+          s.sock = ws;
+        },
+        message(ws, m) {
+          got.push(typeof m === "string" ? m : `binary ${m.length}`);
+          if (m === "pause me") ws.pause();
+        },
+        ...extra,
+      },
+    });
+    const c = await WsClient.connect(port);
+    await until(() => s.sock !== undefined, "open");
+    return { c, sock: s.sock!, got };
+  }
+
+  test("while paused no message is delivered and isPaused is true; sends still go out; after resume() every message sent meanwhile arrives in order", async () => {
+    const { c, sock, got } = await pausable();
+    await c.sendText("before");
+    await until(() => got.length === 1, "the first message", 3000, () => got);
+    expect(sock.isPaused).toBe(false);
+    sock.pause();
+    expect(sock.isPaused).toBe(true);
+    const sent: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      sent.push(`m${i}`);
+      await c.sendText(`m${i}`);
+    }
+    await c.sendBinary(new Uint8Array(300_000));
+    await c.send([
+      { opcode: OP.TEXT, payload: "frag", fin: false },
+      { opcode: OP.CONT, payload: "mented" },
+    ]);
+    expect(sock.send("while paused")).toBeGreaterThan(0);
+    expect(text((await c.readMessage()).data)).toBe("while paused");
+    await Bun.sleep(400);
+    expect(got).toEqual(["before"]);
+    sock.resume();
+    expect(sock.isPaused).toBe(false);
+    await until(() => got.length === 23, "the messages sent while paused", 3000, () => got);
+    expect(got).toEqual(["before", ...sent, "binary 300000", "fragmented"]);
+  });
+
+  test("pause() inside the message handler: what that read brought is still delivered (as Bun's), what comes after waits until resume()", async () => {
+    const { c, sock, got } = await pausable();
+    await c.send([
+      { opcode: OP.TEXT, payload: "a" },
+      { opcode: OP.TEXT, payload: "pause me" },
+      { opcode: OP.TEXT, payload: "b" },
+    ]);
+    await until(() => got.length >= 3, "the messages of the first write", 3000, () => got);
+    expect(got).toEqual(["a", "pause me", "b"]);
+    expect(sock.isPaused).toBe(true);
+    await c.sendText("c");
+    await c.sendText("d");
+    await Bun.sleep(300);
+    expect(got).toEqual(["a", "pause me", "b"]);
+    sock.resume();
+    await until(() => got.length === 5, "the rest", 3000, () => got);
+    expect(got).toEqual(["a", "pause me", "b", "c", "d"]);
+  });
+
+  test("a paused socket is not closed by the idle timeout (as Bun's: it is suspended until resume()); after resume() it is", async () => {
+    const closes: number[] = [];
+    const { c, sock } = await pausable({ idleTimeout: 1, sendPings: false, close: (_ws, code) => void closes.push(code) });
+    sock.pause();
+    expect(await c.waitEnd(2500)).toBe("timeout");
+    expect(closes).toEqual([]);
+    sock.resume();
+    expect(await c.waitEnd(2500)).not.toBe("timeout");
+    expect(closes).toEqual([1006]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 3. the raw handler's upgrade
+
+describe("req.upgrade() in a raw handler", () => {
+  test("upgrades (ws.data is the data given, the echo works); a plain GET gets the handler's 400", async () => {
+    const { port } = await serve({
+      handler: (req) => req.upgrade({ data: { who: "raw", path: req.string(req.path) } }) ?? req.response(400, "no\n"),
+      websocket: {
+        message(ws, m) {
+          ws.send(`${JSON.stringify(ws.data)} ${String(m)}`);
+        },
+      },
+    });
+    const c = await WsClient.connect(port, { path: "/x" });
+    await c.sendText("hi");
+    expect(text((await c.readMessage()).data)).toBe('{"who":"raw","path":"/x"} hi');
+    const p = await Peer.open(port, "/y");
+    p.ws.send("there");
+    expect(await p.next()).toBe('{"who":"raw","path":"/y"} there');
+    p.ws.close();
+    const res = await fetch(`http://127.0.0.1:${port}/plain`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe("no\n");
+  });
+
+  test("req.upgrade() on a server without `websocket` throws: the client gets 500", async () => {
+    let thrown: unknown;
+    const { port } = await serve({
+      handler: (req) => {
+        try {
+          return req.upgrade() ?? req.response(400, "no\n");
+        } catch (e) {
+          thrown = e;
+          throw e;
+        }
+      },
+    });
+    const c = await WsClient.open(port, upgradeRequest().request);
+    expect(c.response.status).toBe(500);
+    c.destroy();
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect(String(thrown)).toContain("websocket");
+  });
+});
