@@ -423,3 +423,144 @@ describe("req.upgrade() in a raw handler", () => {
     expect(String(thrown)).toContain("websocket");
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// 8. config errors
+
+describe("websocket config errors", () => {
+  const fetchApp = () => new Response("ok");
+  const cases: [string, unknown, RegExp, string[]][] = [
+    ["websocket: 5", 5, /TypeError/, ["websocket", "5"]],
+    ["maxPayloadLength: -1", { maxPayloadLength: -1 }, /RangeError/, ["maxPayloadLength", "-1"]],
+    ["idleTimeout: 1000", { idleTimeout: 1000 }, /RangeError/, ["idleTimeout", "1000"]],
+    ['perMessageDeflate: "x"', { perMessageDeflate: "x" }, /TypeError/, ["perMessageDeflate", '"x"']],
+    ["message: 3", { message: 3 }, /TypeError/, ["message", "3"]],
+    ["an unknown key", { mesage: 7 }, /TypeError/, ["mesage", "7"]],
+    ["backpressureLimit: 1.5", { backpressureLimit: 1.5 }, /RangeError/, ["backpressureLimit", "1.5"]],
+    ['sendPings: "yes"', { sendPings: "yes" }, /TypeError/, ["sendPings", '"yes"']],
+    ['perMessageDeflate: { compress: "9KB" }', { perMessageDeflate: { compress: "9KB" } }, /TypeError/, ["compress", '"9KB"']],
+  ];
+  for (const [name, websocket, kind, words] of cases) {
+    test(`${name}: newServer throws a ${kind.source} naming the field and the value`, () => {
+      let err: unknown;
+      try {
+        newServer({ host: "127.0.0.1", port: 0, fetch: fetchApp, websocket } as ServerConfig<void>);
+      } catch (e) {
+        err = e;
+      }
+      expect(String(err)).toMatch(kind);
+      for (const w of words) expect((err as Error).message).toContain(w);
+    });
+  }
+
+  test("with workers: 2 the main thread's newServer throws it too (before any worker starts)", () => {
+    expect(() => newServer({ host: "127.0.0.1", port: 0, workers: 2, fetch: fetchApp, websocket: { idleTimeout: 1000 } } as ServerConfig<void>)).toThrow(
+      /idleTimeout.*1000/,
+    );
+  });
+
+  test("websocket: undefined is no websocket: the server serves HTTP, and server.upgrade() throws (500)", async () => {
+    let thrown: unknown;
+    const { port } = await serve({
+      websocket: undefined,
+      fetch: (req: Request, server: FetchServer<void>) => {
+        try {
+          server.upgrade(req);
+        } catch (e) {
+          thrown = e;
+          return new Response("threw", { status: 500 });
+        }
+        return new Response("no throw");
+      },
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    expect(await res.text()).toBe("threw");
+    expect(thrown).toBeInstanceOf(TypeError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 9. frames that come with the upgrade
+
+describe("bytes that come with the upgrade request", () => {
+  const echo: WebSocketHandler<any> = {
+    message(ws, m) {
+      ws.send(m);
+    },
+  };
+
+  test("the upgrade request and a masked text frame in one write: the 101, then the echo", async () => {
+    const { port } = await serve({ fetch: upgrading(), websocket: echo });
+    const { request, key } = upgradeRequest();
+    const c = await WsClient.open(port, concatBytes(request, encodeFrame({ opcode: OP.TEXT, payload: "early bird" })));
+    expect(c.response.status).toBe(101);
+    expect(c.response.get("sec-websocket-accept")).toBe(acceptFor(key));
+    expect(text((await c.readMessage()).data)).toBe("early bird");
+    await c.sendText("and then");
+    expect(text((await c.readMessage()).data)).toBe("and then");
+  });
+
+  test("a GET pipelined before the upgrade on one connection (with a frame after it, all in one write): its answer first, then the 101, then the socket works", async () => {
+    const { port } = await serve({
+      fetch: (req: Request, server: FetchServer<void>) => {
+        if (new URL(req.url).pathname === "/plain") return new Response("plain answer");
+        return server.upgrade(req) ? undefined : new Response("no", { status: 400 });
+      },
+      websocket: echo,
+    });
+    const sock = net.connect({ host: "127.0.0.1", port });
+    const r = new RawReader(sock);
+    await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+    const { request, key } = upgradeRequest({ path: "/ws" });
+    sock.write(concatBytes(enc.encode("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"), request, encodeFrame({ opcode: OP.TEXT, payload: "with them" })));
+    const first = await r.read(httpResponse, "the pipelined GET's answer");
+    expect(first.status).toBe(200);
+    expect(first.body).toBe("plain answer");
+    const second = await r.read(httpResponse, "the 101");
+    expect(second.status).toBe(101);
+    expect(second.head.toLowerCase()).toContain(`sec-websocket-accept: ${acceptFor(key).toLowerCase()}`);
+    const f1 = await r.read(oneFrame, "the echo of the frame sent with them");
+    expect([f1.opcode, text(f1.payload)]).toEqual([OP.TEXT, "with them"]);
+    sock.write(encodeFrame({ opcode: OP.BINARY, payload: new Uint8Array([1, 2, 3]) }));
+    const f2 = await r.read(oneFrame, "the echo of a later frame");
+    expect([f2.opcode, [...f2.payload]]).toEqual([OP.BINARY, [1, 2, 3]]);
+    sock.destroy();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 10. sends from outside any handler
+
+describe("sends from outside any handler", () => {
+  test("a send from a timer after open, one after an await, and one from an async message handler go out promptly; getBufferedAmount() is 0 once the client has read", async () => {
+    const s: { sock?: Sock } = {};
+    const { port } = await serve({
+      fetch: upgrading(),
+      websocket: {
+        open(ws) {
+          s.sock = ws;
+          setTimeout(() => ws.send("from a timer"), 300); // the loop is asleep by then
+          void (async () => {
+            await Bun.sleep(600);
+            await Promise.resolve();
+            ws.send(new Uint8Array(200_000).fill(7));
+            ws.send("after an await");
+          })();
+        },
+        async message(ws, m) {
+          await Bun.sleep(200);
+          ws.send(`later: ${String(m)}`);
+        },
+      },
+    });
+    const c = await WsClient.connect(port);
+    expect(text((await c.readMessage(2000)).data)).toBe("from a timer");
+    const big = await c.readMessage(2000);
+    expect([big.opcode, big.data.length, big.data.every((b) => b === 7)]).toEqual([OP.BINARY, 200_000, true]);
+    expect(text((await c.readMessage(2000)).data)).toBe("after an await");
+    expect(s.sock!.getBufferedAmount()).toBe(0);
+    await c.sendText("hello");
+    expect(text((await c.readMessage(2000)).data)).toBe("later: hello");
+    expect(s.sock!.getBufferedAmount()).toBe(0);
+  });
+});
