@@ -564,3 +564,60 @@ describe("sends from outside any handler", () => {
     expect(s.sock!.getBufferedAmount()).toBe(0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// 5. stop
+
+describe("server.stop() with open sockets", () => {
+  async function withSockets() {
+    const closes: [string, number][] = [];
+    const served = await serve({
+      fetch: upgrading(),
+      websocket: {
+        message(ws, m) {
+          ws.send(m);
+        },
+        close(ws, code) {
+          closes.push([ws.data as string, code]);
+        },
+      },
+    });
+    const answering = await WsClient.connect(served.port, { path: "/answering" });
+    const silent = await WsClient.connect(served.port, { path: "/silent" });
+    const peer = await Peer.open(served.port, "/ws-package");
+    return { ...served, closes, answering, silent, peer };
+  }
+
+  test("stop(): each client gets a close frame 1001, then the TCP close (at once when it answers, within 2 s + 1 s when it does not); stop() resolves; the close handlers get 1001, 1006 for the one that never answered", async () => {
+    const { server, closes, answering, silent, peer } = await withSockets();
+    const stopped = server.stop();
+    let stopDone = false;
+    void stopped.then(() => (stopDone = true));
+    const a = await answering.readClose();
+    expect(a.code).toBe(1001);
+    await answering.send({ opcode: OP.CLOSE, payload: closeBody(1001) });
+    expect(await answering.waitEnd(1000)).toBe("fin");
+    expect((await within(peer.closed, "the ws client's close")).code).toBe(1001);
+    const s = await silent.readClose();
+    expect(s.code).toBe(1001);
+    expect(await silent.waitEnd(3000)).not.toBe("timeout");
+    await within(stopped, "stop()", 3000);
+    expect(stopDone).toBe(true);
+    expect(new Map(closes)).toEqual(
+      new Map([
+        ["/answering", 1001],
+        ["/ws-package", 1001],
+        ["/silent", 1006],
+      ]),
+    );
+  });
+
+  test("stop(true): every socket is closed at once, without a close frame; the close handlers get 1006 (Bun 1.4.4 sends 1001 \"Server closed\" first, and its handlers get 1001)", async () => {
+    const { server, closes, answering, silent, peer } = await withSockets();
+    await within(server.stop(true), "stop(true)", 2000);
+    expect(await answering.readFrame(1000)).toBeNull(); // the connection ended, no close frame before it
+    expect(await silent.readFrame(1000)).toBeNull();
+    expect((await within(peer.closed, "the ws client's close", 1000)).code).toBe(1006);
+    expect(closes.map(([, code]) => code)).toEqual([1006, 1006, 1006]);
+  });
+});
