@@ -621,3 +621,155 @@ describe("server.stop() with open sockets", () => {
     expect(closes.map(([, code]) => code)).toEqual([1006, 1006, 1006]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// 6. idle timeout and pings
+
+describe("idleTimeout and sendPings", () => {
+  test("idleTimeout: 2: a ws client (it answers pings) that sends nothing stays open > 5 s; a raw client that never answers gets a ping at about half the timeout and is closed within the timeout + 1 s (1006); with sendPings: false no ping comes and it is closed after the timeout", async () => {
+    const closes = new Map<string, number>();
+    const pongs: string[] = [];
+    const handler = (sendPings: boolean): WebSocketHandler<any> => ({
+      idleTimeout: 2,
+      sendPings,
+      message(ws, m) {
+        ws.send(m);
+      },
+      pong(ws) {
+        pongs.push(ws.data as string);
+      },
+      close(ws, code) {
+        closes.set(ws.data as string, code);
+      },
+    });
+    const pinging = await serve({ fetch: upgrading(), websocket: handler(true) });
+    const quiet = await serve({ fetch: upgrading(), websocket: handler(false) });
+    const t0 = Date.now();
+    const peer = await Peer.open(pinging.port, "/ws-package");
+    const raw = await WsClient.connect(pinging.port, { path: "/raw" });
+    const rawQuiet = await WsClient.connect(quiet.port, { path: "/raw-quiet" });
+
+    const rawSide = (async () => {
+      const ping = await raw.frame(3000);
+      const at = Date.now() - t0;
+      expect(ping.opcode).toBe(OP.PING);
+      expect(at).toBeGreaterThan(700);
+      expect(at).toBeLessThan(2500);
+      expect(await raw.readFrame(3500 - (Date.now() - t0))).toBeNull(); // closed without a frame, before 3.5 s
+    })();
+    const quietSide = (async () => {
+      expect(await rawQuiet.readFrame(3500)).toBeNull(); // no ping: the connection just ends
+      expect(Date.now() - t0).toBeGreaterThan(1700);
+    })();
+    await Promise.all([rawSide, quietSide]);
+    expect(closes.get("/raw")).toBe(1006);
+    expect(closes.get("/raw-quiet")).toBe(1006);
+
+    await Bun.sleep(Math.max(0, 5500 - (Date.now() - t0)));
+    expect(peer.ws.readyState).toBe(WebSocket.OPEN);
+    expect(closes.has("/ws-package")).toBe(false);
+    expect(pongs).toContain("/ws-package"); // it was pinged, and answered
+    peer.ws.send("still here");
+    expect(await peer.next()).toBe("still here");
+    peer.ws.close();
+  }, 15_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// 7. nothing leaks
+
+describe("nothing is left held", () => {
+  test("after 200 connections that send messages (some 1 MiB, some fragmented) and end every which way, stats() is back to 0 connections, 0 slabs and 0 large slabs in use; every open had its close", async () => {
+    const holder: { app?: FetchServer<void> } = {};
+    let opens = 0;
+    let closes = 0;
+    const { server, port } = await serve({
+      fetch: upgrading(holder),
+      websocket: {
+        maxPayloadLength: 2 * MiB,
+        open() {
+          opens++;
+        },
+        message(ws, m) {
+          if (m === "terminate") ws.terminate();
+          else if (m === "close me") ws.close(4000, "as asked");
+          else if (m === "flood") for (let i = 0; i < 8; i++) ws.send(new Uint8Array(MiB));
+          else ws.send(m);
+        },
+        close() {
+          closes++;
+        },
+      },
+    });
+    const big = new Uint8Array(MiB).map((_, i) => i & 0xff);
+    const ENDINGS = 7;
+    const ended: Record<string, number> = {};
+
+    async function one(i: number): Promise<void> {
+      const c = await WsClient.connect(port, { path: `/${i}` });
+      await c.sendText(`hello ${i}`);
+      expect(text((await c.readMessage()).data)).toBe(`hello ${i}`);
+      if (i % 5 === 0) {
+        await c.sendBinary(big);
+        const m = await c.readMessage();
+        expect(m.data.length).toBe(MiB);
+      }
+      if (i % 3 === 0) {
+        await c.send([
+          { opcode: OP.TEXT, payload: "fr", fin: false },
+          { opcode: OP.CONT, payload: "ag", fin: false },
+          { opcode: OP.CONT, payload: `ment ${i}` },
+        ]);
+        expect(text((await c.readMessage()).data)).toBe(`fragment ${i}`);
+      }
+      const how = i % ENDINGS;
+      if (how === 0) {
+        expect((await c.close(1000)).code).toBe(1000);
+        expect(await c.waitEnd()).toBe("fin");
+      } else if (how === 1) {
+        await c.sendText("terminate");
+        expect(await c.readFrame()).toBeNull();
+      } else if (how === 2) {
+        // abrupt: half a 1 MiB frame, then the TCP connection is gone
+        await c.write(encodeFrame({ opcode: OP.BINARY, payload: big }).subarray(0, MiB / 2));
+        c.destroy();
+      } else if (how === 3) {
+        await c.send({ opcode: OP.TEXT, payload: "unmasked", mask: false });
+        expect((await c.readClose()).code).toBe(1002);
+        expect(await c.waitEnd()).not.toBe("timeout");
+      } else if (how === 4) {
+        await c.send({ opcode: OP.BINARY, length: 2 * MiB + 1, payload: new Uint8Array(0) });
+        expect((await c.readClose()).code).toBe(1009);
+        expect(await c.waitEnd()).not.toBe("timeout");
+      } else if (how === 5) {
+        // gone while the server's answer is backed up behind it
+        c.socket.pause();
+        await c.sendText("flood");
+        await Bun.sleep(50);
+        c.destroy();
+      } else {
+        await c.sendText("close me");
+        const f = await c.readClose();
+        expect(f.code).toBe(4000);
+        await c.send({ opcode: OP.CLOSE, payload: closeBody(4000) });
+        expect(await c.waitEnd()).toBe("fin");
+      }
+      ended[how] = (ended[how] ?? 0) + 1;
+    }
+
+    const N = 200;
+    for (let at = 0; at < N; at += 20) await Promise.all(Array.from({ length: Math.min(20, N - at) }, (_, k) => one(at + k)));
+    expect(Object.values(ended).reduce((a, b) => a + b, 0)).toBe(N);
+    await until(
+      () => {
+        const st = server.stats();
+        return st.connections === 0 && st.slabsInUse === 0 && st.largeInUse === 0 && closes === N;
+      },
+      "everything released",
+      5000,
+      () => ({ ...server.stats(), opens, closes, pendingWebSockets: holder.app?.pendingWebSockets }),
+    );
+    expect(opens).toBe(N);
+    expect(holder.app!.pendingWebSockets).toBe(0);
+  }, 30_000);
+});
