@@ -282,6 +282,7 @@ static void fh_ws_free(fh_server *s, fh_conn *c);
 static void fh_ws_opened(fh_server *s, fh_conn *c);
 static void fh_ws_release_rows(fh_server *s);
 static void fh_ws_stop(fh_server *s, fh_conn *c);
+static void fh_ws_kill(fh_server *s, fh_conn *c);
 static int fh_ws_reading(fh_conn *c);
 
 /* timers.c */

@@ -196,7 +196,8 @@ int fh_stop(fh_server *s, int force) {
     for (fd = 0; fd < s->conns_cap; fd++) {
         fh_conn *c = s->conns[fd];
         if (c == NULL) continue;
-        if (force || c->state == FH_RAW) fh_conn_close(s, c); /* a taken-over connection is out of HTTP's hands */
+        if (force && c->state == FH_WEBSOCKET) fh_ws_kill(s, c); /* 1001 "Server closed", then closed (as Bun) */
+        else if (force || c->state == FH_RAW) fh_conn_close(s, c); /* a taken-over connection is out of HTTP's hands */
         else if (c->state == FH_WEBSOCKET) fh_ws_stop(s, c); /* 1001 Going Away, then the closing handshake */
         else if (c->state != FH_BODY) fh_conn_last(s, c); /* a body still coming is read to its end first */
     }

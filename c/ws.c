@@ -9,8 +9,9 @@
  * WebSocket rows and released with the batch. A row that finds no room (the
  * batch is full, the pool is empty) waits in the reader, and the connection
  * is not read until it is delivered: a client cannot make the server hold
- * more than one message and one receive buffer for it (Bun has no such
- * bound: oven-sh/bun#32483).
+ * more than one message and one receive buffer for it, and a read's
+ * messages are delivered only as fast as the batches run (oven-sh/bun#32483:
+ * Bun delivers what it has read whatever the app's handlers still hold).
  *
  * The core answers pings, runs the closing handshake (RFC 6455 §5.5.1, §7):
  * the peer's close is echoed, then FIN; our own close waits for the peer's
@@ -398,6 +399,25 @@ static void fh_ws_stop(fh_server *s, fh_conn *c) {
         return;
     }
     if (!c->blocked) fh_conn_flush(s, c);
+}
+
+/* A forced stop: 1001 "Server closed" if the socket takes it now, then
+ * closed at once without waiting for an answer (the close handler gets 1001). */
+static void fh_ws_kill(fh_server *s, fh_conn *c) {
+    static const uint8_t why[] = "Server closed";
+    if (c->ws != NULL && !c->ws->close_sent) {
+        if (!c->ws->close_got) c->ws->code = 1001;
+        if (fh_ws_send_close(s, c, 1001, why, sizeof(why) - 1) == 0 && !c->blocked) {
+            fh_seg *g = fh_ws_out(c);
+            if (g != NULL && g->off < g->len) {
+                struct iovec v;
+                v.iov_base = (void *)(g->ptr + g->off);
+                v.iov_len = g->len - g->off;
+                (void)fh_sendv(c->fd, &v, 1); /* what the socket takes now; the rest is dropped with it */
+            }
+        }
+    }
+    fh_conn_close(s, c);
 }
 
 /* Frees what c's WebSocket holds (with the connection). */

@@ -382,6 +382,7 @@ export class WsHub {
       // The peer's close frame, if one came, says what the handler gets. Else it ended without one
       // (1006), or the core failed it for a violation: as Bun, the handler gets 1006 and the reason.
       if (ws._code !== 0) this.#closed(ws, ws._code, ws._code === 1005 ? "" : ws._reason);
+      else if (x === 1001) this.#closed(ws, 1001, "Server closed"); // stop(true)
       else this.#closed(ws, 1006, FAILED[x] ?? "");
     }
   }

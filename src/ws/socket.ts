@@ -197,9 +197,10 @@ export class ServerWebSocket<T = undefined> {
   }
 
   /**
-   * Stops reading from the client: no message is delivered, and the core
-   * reads nothing more (the client's sends back up in TCP), until
-   * {@link resume}.
+   * Stops reading from the client until {@link resume}: the core reads
+   * nothing more (the client's sends back up in TCP); messages of a read
+   * already made are still delivered, as in Bun. The idle timeout is
+   * suspended meanwhile.
    */
   pause(): void {
     this._hub._pause(this, true);
