@@ -73,6 +73,24 @@ const symbols = {
 /** The compiled core's functions. */
 export type Core = ReturnType<typeof compile>;
 
+/**
+ * `cc` once, and again if it fails: several Bun processes compiling at the
+ * same moment (a test suite starting servers side by side) now and then see
+ * one of TinyCC's own headers half-written (e.g. `stack_t.h: ';' expected
+ * (got 'size_t')`), which the next attempt does not. A real error in the
+ * source fails every attempt and is thrown as it is.
+ */
+function compileRetrying(source: string, define: Record<string, string>) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return cc({ source, symbols, define });
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      Bun.sleepSync(20 * attempt);
+    }
+  }
+}
+
 function compile(backend: string) {
   const source = fileURLToPath(new URL("../c/fasthttp.c", import.meta.url));
   const define: Record<string, string> = {};
@@ -84,7 +102,7 @@ function compile(backend: string) {
       );
     }
   }
-  const lib = cc({ source, symbols, define });
+  const lib = compileRetrying(source, define);
   const values = new Int32Array(CONTRACT.length + 16);
   const count = lib.symbols.fh_contract(values, values.length);
   const wrong = contractMismatch(values, count);
