@@ -43,8 +43,6 @@ import { bytesOf, ServerWebSocket, type WebSocketData } from "./socket.ts";
 import type { ResolvedWebSocket } from "./types.ts";
 
 const enc = new TextEncoder();
-/** TypedArray's slice (a copy: Buffer's own slice is a view), called on a Buffer it makes a Buffer. */
-const copyOut = Uint8Array.prototype.slice;
 const ENOSYS = constants.errno.ENOSYS;
 
 /** What `upgrade()` takes, as Bun's `server.upgrade(request, options)`. */
@@ -282,8 +280,11 @@ export class WsHub {
         return new Uint8Array(buf.buffer.slice(buf.byteOffset + at, buf.byteOffset + at + len));
       case "blob":
         return new Blob([buf.subarray(at, at + len)]);
-      default:
-        return copyOut.call(buf, at, at + len) as Buffer; // one copy, no view made first
+      default: {
+        const b = Buffer.allocUnsafeSlow(len); // a Buffer with an ArrayBuffer of its own, not the pool's
+        buf.copy(b, 0, at, at + len);
+        return b;
+      }
     }
   }
 
