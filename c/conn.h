@@ -201,6 +201,8 @@ typedef struct fh_server {
     int32_t *wslabs;         /* every slab this batch's WebSocket rows use: released when it is done */
     int nwslabs, wslabs_cap;
     fh_z *zdef, *zinf;       /* the shared permessage-deflate streams (no context takeover) */
+    uint8_t *wsout;          /* FH_WS_SCRATCH bytes JavaScript writes a message into for fh_ws_send_s */
+    int sid;                 /* this server's place in fh_sids (-1: none; JavaScript sends by pointer) */
     int nev, ev_cap;
     /* the wake-up thread */
     pthread_t thread;
@@ -219,6 +221,10 @@ typedef struct fh_server {
 /* A stream or takeover buffers at most this much that the socket has not
  * taken: a write past it is refused (-ENOBUFS) until the buffer drains. */
 #define FH_STREAM_BUFFER_MAX (8 * 1024 * 1024)
+/* The scratch a small message is handed over in (fh_ws_send_s): no pointer
+ * crosses the FFI boundary for it, which costs bun:ffi ~20 ns a call. */
+#define FH_WS_SCRATCH (64 * 1024)
+#define FH_SIDS 1024
 /* What a WebSocket holds for the batch's one write (or a cork's) before writing at once. */
 #define FH_WS_CORK_MAX (16 * 1024)
 /* How long a WebSocket waits for the peer's close frame after sending its own. */
@@ -283,6 +289,7 @@ static void fh_ws_opened(fh_server *s, fh_conn *c);
 static void fh_ws_release_rows(fh_server *s);
 static void fh_ws_stop(fh_server *s, fh_conn *c);
 static void fh_ws_kill(fh_server *s, fh_conn *c);
+static void fh_ws_unregister(fh_server *s);
 static int fh_ws_reading(fh_conn *c);
 
 /* timers.c */

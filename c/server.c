@@ -37,6 +37,7 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
     }
     s->lfd = -1;
     s->wslab = -1;
+    s->sid = -1;
     s->stop_pipe[0] = s->stop_pipe[1] = -1;
     s->max_head = (size_t)max_head;
     s->sweep_ms = FH_SWEEP_MS;
@@ -209,6 +210,7 @@ void fh_destroy(fh_server *s) {
     int fd;
     fh_wake_stop(s);
     (void)fh_stop(s, 1);
+    fh_ws_unregister(s);
     for (fd = 0; fd < s->conns_cap; fd++)
         if (s->conns[fd] != NULL) fh_conn_close(s, s->conns[fd]);
     fh_backend_free(s->be);

@@ -582,6 +582,44 @@ int fh_ws_pause(fh_server *s, int fd, int gen, int on) {
     return s->nready > 0;
 }
 
+/* The servers that send through their scratch (fh_ws_send_s), by sid. One
+ * table per compiled core, that is per JavaScript thread. */
+static fh_server *fh_sids[FH_SIDS];
+
+/* Gives the server a sid and its scratch (once). Returns the scratch
+ * (FH_WS_SCRATCH bytes; its sid in out[0], -1 when the table is full), or
+ * NULL out of memory. */
+uint8_t *fh_ws_scratch(fh_server *s, int32_t *out) {
+    int i;
+    if (s->wsout == NULL && (s->wsout = malloc(FH_WS_SCRATCH)) == NULL) return NULL;
+    if (s->sid < 0) {
+        for (i = 0; i < FH_SIDS; i++) {
+            if (fh_sids[i] == NULL) {
+                fh_sids[i] = s;
+                s->sid = i;
+                break;
+            }
+        }
+    }
+    out[0] = s->sid;
+    return s->wsout;
+}
+
+static void fh_ws_unregister(fh_server *s) {
+    if (s->sid >= 0 && s->sid < FH_SIDS && fh_sids[s->sid] == s) fh_sids[s->sid] = NULL;
+    s->sid = -1;
+    free(s->wsout);
+    s->wsout = NULL;
+}
+
+/* fh_ws_send of the n bytes JavaScript wrote at the start of server sid's
+ * scratch; `opflags` is the opcode | FH_WSS_* << 8. */
+int fh_ws_send_s(int sid, int fd, int gen, int opflags, int n) {
+    fh_server *s;
+    if (sid < 0 || sid >= FH_SIDS || (s = fh_sids[sid]) == NULL || n < 0 || n > FH_WS_SCRATCH) return 0;
+    return fh_ws_send(s, fd, gen, opflags & 0xff, s->wsout, n, opflags >> 8);
+}
+
 /* Writes what a cork buffered. */
 int fh_ws_flush(fh_server *s, int fd, int gen) {
     fh_conn *c = fh_ws_conn(s, fd, gen);

@@ -57,6 +57,8 @@ const symbols = {
     returns: "i32",
   },
   fh_ws_send: { args: ["ptr", "i32", "i32", "i32", "ptr", "i32", "i32"], returns: "i32" },
+  fh_ws_scratch: { args: ["ptr", "ptr"], returns: "ptr" },
+  fh_ws_send_s: { args: ["i32", "i32", "i32", "i32", "i32"], returns: "i32" },
   fh_ws_pause: { args: ["ptr", "i32", "i32", "i32"], returns: "i32" },
   fh_ws_zlib: { args: ["ptr", "i32"], returns: "i32" },
   fh_ws_flush: { args: ["ptr", "i32", "i32"], returns: "i32" },

@@ -9,7 +9,7 @@
  * with the batch, or at once outside one.
  * @module
  */
-import type { Pointer } from "bun:ffi";
+import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { constants } from "node:os";
 import { largeView, type ArenaHost } from "../arena.ts";
 import type { Core } from "../ffi.ts";
@@ -43,6 +43,8 @@ import { bytesOf, ServerWebSocket, type WebSocketData } from "./socket.ts";
 import type { ResolvedWebSocket } from "./types.ts";
 
 const enc = new TextEncoder();
+/** FH_WS_SCRATCH (c/conn.h): the largest message sent through the scratch. */
+const SCRATCH = 64 * 1024;
 const ENOSYS = constants.errno.ENOSYS;
 
 /** What `upgrade()` takes, as Bun's `server.upgrade(request, options)`. */
@@ -109,6 +111,9 @@ export class WsHub {
   #corking = 0;
   #corked: ServerWebSocket<unknown>[] = [];
   #opts: number;
+  /** The core's scratch a message is written into for fh_ws_send_s (no pointer crosses bun:ffi), and the server's id there. */
+  #out = new Uint8Array(0);
+  #sid = -1;
   /** The hot path's fields, read once. */
   #core: Core;
   #memBuf: Buffer;
@@ -121,6 +126,13 @@ export class WsHub {
     this.#core = host.core;
     this.#memBuf = host.arena.memBuf;
     this.#slabSize = host.slabSize;
+    const sid = new Int32Array(1);
+    const srv = host.srv();
+    const at = srv === null ? null : host.core.fh_ws_scratch(srv, sid);
+    if (at) {
+      this.#out = new Uint8Array(toArrayBuffer(at, 0, SCRATCH));
+      this.#sid = sid[0]!;
+    }
     if (cfg.perMessageDeflate !== false) {
       const why = new Uint8Array(512);
       if (host.core.fh_ws_zlib(why, why.length) < 0) {
@@ -403,8 +415,15 @@ export class WsHub {
       flags |= WSS_CORK;
       this.#corked.push(ws);
     }
-    const r = this.#core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, bytes.length | 0, flags);
-    if (r === 0 && bytes.length > 0) this.#host.schedule(); // dropped: closeOnBackpressureLimit closes it at the next poll
+    const n = bytes.length;
+    let r: number;
+    if (this.#sid >= 0 && n <= SCRATCH) {
+      this.#out.set(bytes);
+      r = this.#core.fh_ws_send_s(this.#sid, ws._fd | 0, ws._gen | 0, op | (flags << 8), n | 0);
+    } else {
+      r = this.#core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, n | 0, flags);
+    }
+    if (r === 0 && n > 0) this.#host.schedule(); // dropped: closeOnBackpressureLimit closes it at the next poll
     return r;
   }
 
@@ -423,6 +442,15 @@ export class WsHub {
   /** @internal Sends a text message. */
   _sendText(ws: ServerWebSocket<unknown>, s: string, compress: boolean): number {
     if (ws._state !== 1) return 0;
+    if (this.#sid >= 0 && s.length * 3 <= SCRATCH && this.#corking === 0) {
+      // Encoded straight into the core's scratch: no copy, no pointer across bun:ffi.
+      const srv = this.#host.srv();
+      if (srv === null) return 0;
+      const n = enc.encodeInto(s, this.#out).written;
+      const r = this.#core.fh_ws_send_s(this.#sid, ws._fd | 0, ws._gen | 0, 1 | ((compress && ws._z ? WSS_COMPRESS : 0) << 8), n | 0);
+      if (r === 0 && n > 0) this.#host.schedule();
+      return r;
+    }
     return this._send(ws, 1, this.#encode(s), compress);
   }
 
@@ -525,13 +553,20 @@ export class WsHub {
     const core = this.#host.core;
     const self = this.cfg.publishToSelf;
     const flags = (compress ? WSS_COMPRESS : 0) | (this.#corking > 0 ? WSS_CORK : 0);
+    const n = bytes.length;
+    // Through the scratch, copied there once for every subscriber (the core only reads it).
+    const scratch = this.#sid >= 0 && n <= SCRATCH;
+    if (scratch) this.#out.set(bytes);
     let any = false;
     for (const ws of set) {
       if ((ws === from && !self) || ws._state !== 1) continue;
       if (this.#corking > 0) this.#corked.push(ws);
       const f = ws._z ? flags : flags & ~WSS_COMPRESS;
-      if (core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op, bytes, bytes.length | 0, f) !== 0 || bytes.length === 0) any = true;
+      const r = scratch
+        ? core.fh_ws_send_s(this.#sid, ws._fd | 0, ws._gen | 0, op | (f << 8), n | 0)
+        : core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op, bytes, n | 0, f);
+      if (r !== 0 || n === 0) any = true;
     }
-    return any ? bytes.length : 0;
+    return any ? n : 0;
   }
 }
