@@ -616,8 +616,29 @@ static void fh_ws_unregister(fh_server *s) {
  * scratch; `opflags` is the opcode | FH_WSS_* << 8. */
 int fh_ws_send_s(int sid, int fd, int gen, int opflags, int n) {
     fh_server *s;
+    fh_conn *c;
+    fh_seg *g;
+    int op = opflags & 0xff, flags = opflags >> 8;
     if (sid < 0 || sid >= FH_SIDS || (s = fh_sids[sid]) == NULL || n < 0 || n > FH_WS_SCRATCH) return 0;
-    return fh_ws_send(s, fd, gen, opflags & 0xff, s->wsout, n, opflags >> 8);
+    /* The usual case, written here in one piece (TinyCC inlines nothing): a
+     * message to an open socket with room, held for the batch's write. The
+     * same as fh_ws_send takes it, minus the calls. */
+    c = fh_lookup(s, fd, (uint32_t)gen);
+    if (c != NULL && c->state == FH_WEBSOCKET && c->ws != NULL && !c->ws->close_sent && !c->ws->doomed && !c->blocked &&
+        (op == FH_WS_OP_TEXT || op == FH_WS_OP_BINARY) && !((flags & FH_WSS_COMPRESS) && c->ws->deflater != NULL) &&
+        ((flags & FH_WSS_CORK) || s->in_batch) && (g = fh_ws_out(c)) != NULL) {
+        size_t total = 10 + (size_t)n; /* a header is at most 10 bytes */
+        if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
+        if (g->heap != NULL && g->len + total <= g->cap && g->len - g->off + total <= FH_WS_CORK_MAX) {
+            size_t hl = fh_ws_header(g->heap + g->len, op, 0, (uint64_t)n);
+            memcpy(g->heap + g->len + hl, s->wsout, (size_t)n);
+            g->len += hl + (size_t)n;
+            g->ptr = g->heap;
+            fh_mark_dirty(s, c);
+            return n;
+        }
+    }
+    return fh_ws_send(s, fd, gen, op, s->wsout, n, flags);
 }
 
 /* Writes what a cork buffered. */
