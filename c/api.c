@@ -162,7 +162,8 @@ int fh_flush(fh_server *s, int from, int to) {
         fh_conn *c = fh_lookup(s, s->dirty[i].fd, s->dirty[i].gen);
         if (c == NULL) continue;
         c->dirty = 0;
-        fh_conn_flush(s, c);
+        if (c->state == FH_WEBSOCKET) fh_ws_write(s, c);
+        else fh_conn_flush(s, c);
     }
     s->ndirty = 0;
     return s->nready > 0;

@@ -290,6 +290,7 @@ static void fh_ws_release_rows(fh_server *s);
 static void fh_ws_stop(fh_server *s, fh_conn *c);
 static void fh_ws_kill(fh_server *s, fh_conn *c);
 static void fh_ws_unregister(fh_server *s);
+static void fh_ws_write(fh_server *s, fh_conn *c);
 static int fh_ws_reading(fh_conn *c);
 
 /* timers.c */
