@@ -155,14 +155,9 @@ static void fh_ws_release_rows(fh_server *s) {
 
 /* Adds a row for c: opcode `op`, payload p[0, n), close code `code`.
  * Returns 0, or -1 when there is no room in this batch. */
-static int fh_ws_row(fh_server *s, fh_conn *c, int op, const uint8_t *p, size_t n, int code) {
-    int32_t slab = -1;
-    size_t off = 0;
-    int32_t *d;
-    uint8_t *dst = fh_ws_room(s, n, &slab, &off);
-    if (dst == NULL) return -1;
-    if (n > 0) memcpy(dst, p, n);
-    d = s->desc + (size_t)s->ndesc * FH_D_SIZE;
+/* Fills the next row for c: its payload is [off, off+n) of `slab`. */
+static void fh_ws_row_at(fh_server *s, fh_conn *c, int op, int32_t slab, size_t off, size_t n, int code) {
+    int32_t *d = s->desc + (size_t)s->ndesc * FH_D_SIZE;
     memset(d, 0, sizeof(int32_t) * FH_D_SIZE);
     d[FH_D_FD] = c->fd;
     d[FH_D_GEN] = (int32_t)c->gen;
@@ -176,7 +171,37 @@ static int fh_ws_row(fh_server *s, fh_conn *c, int op, const uint8_t *p, size_t 
     d[FH_D_RKIND] = FH_R_WS;
     s->ndesc++;
     c->ws->row_poll = s->polls;
+}
+
+static int fh_ws_row(fh_server *s, fh_conn *c, int op, const uint8_t *p, size_t n, int code) {
+    int32_t slab = -1;
+    size_t off = 0;
+    uint8_t *dst = fh_ws_room(s, n, &slab, &off);
+    if (dst == NULL) return -1;
+    if (n > 0) memcpy(dst, p, n);
+    fh_ws_row_at(s, c, op, slab, off, n, code);
     return 0;
+}
+
+/* Copies n masked bytes from src to dst, unmasking them with mask[0, 4)
+ * (from its first byte), 32 bytes a loop where it can (TinyCC does not
+ * unroll or vectorise). */
+static void fh_ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *mask) {
+    uint8_t m8[8];
+    uint64_t m;
+    size_t k = 0;
+    memcpy(dst, src, n);
+    memcpy(m8, mask, 4);
+    memcpy(m8 + 4, mask, 4);
+    memcpy(&m, m8, 8);
+    for (; k + 32 <= n; k += 32) {
+        FH_WSR_STORE64(dst + k, FH_WSR_LOAD64(dst + k) ^ m);
+        FH_WSR_STORE64(dst + k + 8, FH_WSR_LOAD64(dst + k + 8) ^ m);
+        FH_WSR_STORE64(dst + k + 16, FH_WSR_LOAD64(dst + k + 16) ^ m);
+        FH_WSR_STORE64(dst + k + 24, FH_WSR_LOAD64(dst + k + 24) ^ m);
+    }
+    for (; k + 8 <= n; k += 8) FH_WSR_STORE64(dst + k, FH_WSR_LOAD64(dst + k) ^ m);
+    for (; k < n; k++) dst[k] ^= mask[k & 3];
 }
 
 /* Decompresses the complete message in the reader in place of itself (so
@@ -303,24 +328,29 @@ static void fh_ws_feed(fh_server *s, fh_conn *c, uint8_t *buf, size_t len) {
             const uint8_t *p = buf + pos;
             size_t n = p[1] & 0x7f;
             int op = p[0] & 0x0f;
-            if ((p[0] & 0xf0) == 0x80 && (op == FH_WS_OP_TEXT || op == FH_WS_OP_BINARY) && (p[1] & 0x80) && n < 126 &&
-                len - pos >= 6 + n && (uint64_t)n <= w->r.max_payload) {
+            int plain = (p[0] & 0xf0) == 0x80 && (p[1] & 0x80); /* FIN, no RSV, masked */
+            if (plain && (op == FH_WS_OP_TEXT || op == FH_WS_OP_BINARY) && n < 126 && len - pos >= 6 + n &&
+                (uint64_t)n <= w->r.max_payload) {
                 uint8_t tmp[128];
-                size_t k;
                 uint32_t st = FH_UTF8_ACCEPT;
-                uint64_t m, x;
-                memcpy(tmp, p + 6, n);
-                memcpy(&m, p + 2, 4);
-                memcpy((uint8_t *)&m + 4, p + 2, 4);
-                for (k = 0; k + 8 <= n; k += 8) { /* eight bytes at a time: the mask twice */
-                    memcpy(&x, tmp + k, 8);
-                    x ^= m;
-                    memcpy(tmp + k, &x, 8);
-                }
-                for (; k < n; k++) tmp[k] ^= p[2 + (k & 3)];
+                fh_ws_unmask_copy(tmp, p + 6, n, p + 2);
                 if ((op == FH_WS_OP_BINARY || (fh_utf8_step(&st, tmp, n) == 0 && st == FH_UTF8_ACCEPT)) &&
                     fh_ws_row(s, c, op, tmp, n, 0) == 0) {
                     pos += 6 + n;
+                    w->rx_ms = s->now_ms;
+                    w->pinged = 0;
+                    continue;
+                }
+            } else if (plain && op == FH_WS_OP_BINARY && n == 126 && len - pos >= 8) {
+                /* A binary message of up to 64 KiB: unmasked straight into its row's slab. */
+                size_t m16 = ((size_t)p[2] << 8) | p[3];
+                int32_t slab;
+                size_t off;
+                uint8_t *dst;
+                if (len - pos >= 8 + m16 && (uint64_t)m16 <= w->r.max_payload && (dst = fh_ws_room(s, m16, &slab, &off)) != NULL) {
+                    fh_ws_unmask_copy(dst, p + 8, m16, p + 4);
+                    fh_ws_row_at(s, c, op, slab, off, m16, 0);
+                    pos += 8 + m16;
                     w->rx_ms = s->now_ms;
                     w->pinged = 0;
                     continue;

@@ -261,6 +261,12 @@ static void fh_wsr_unmask(fh_wsr *r, uint8_t *p, size_t n) {
             int k;
             for (k = 0; k < 8; k++) m8[k] = r->mask[(mi + (unsigned)k) & 3];
             memcpy(&m, m8, 8);
+            for (; n - i >= 32; i += 32) { /* unrolled: TinyCC does not */
+                FH_WSR_STORE64(p + i, FH_WSR_LOAD64(p + i) ^ m);
+                FH_WSR_STORE64(p + i + 8, FH_WSR_LOAD64(p + i + 8) ^ m);
+                FH_WSR_STORE64(p + i + 16, FH_WSR_LOAD64(p + i + 16) ^ m);
+                FH_WSR_STORE64(p + i + 24, FH_WSR_LOAD64(p + i + 24) ^ m);
+            }
             for (; n - i >= 8; i += 8) FH_WSR_STORE64(p + i, FH_WSR_LOAD64(p + i) ^ m);
         }
         for (; i < n; i++) p[i] ^= r->mask[(mi + (unsigned)i) & 3];
