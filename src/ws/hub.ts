@@ -105,6 +105,12 @@ export class WsHub {
   #host: WsHost;
   /** The sockets, by fd (checked against gen). */
   #socks: (ServerWebSocket<unknown> | undefined)[] = [];
+  /**
+   * Every socket by its connection's generation: a socket whose connection
+   * closed may still wait for its close event when a new connection on the
+   * same fd is upgraded (both in one batch); the event finds it here.
+   */
+  #byGen = new Map<number, ServerWebSocket<unknown>>();
   #topics = new Map<string, Set<ServerWebSocket<unknown>>>();
   #scratch = new Uint8Array(16384);
   /** cork() depth, and the sockets sent to while corked. */
@@ -249,6 +255,7 @@ export class WsHub {
     if (r < 0) return r;
     const ws = sp.ws;
     this.#socks[ws._fd] = ws;
+    this.#byGen.set(ws._gen, ws);
     this.pending++;
     return r;
   }
@@ -377,8 +384,8 @@ export class WsHub {
 
   /** A WebSocket event from the core (src/events.ts): open, drain, closed (`x`: its close code). */
   event(type: number, fd: number, gen: number, x: number): void {
-    const ws = this.#of(fd, gen);
-    if (ws === undefined) return;
+    const ws = this.#of(fd, gen) ?? this.#byGen.get(gen);
+    if (ws === undefined || ws._fd !== fd) return;
     const h = this.cfg.handler;
     if (type === EV_WS_OPEN) {
       if (ws._state === 0) this.#open(ws);
@@ -391,7 +398,8 @@ export class WsHub {
         this.#failed("drain", ws, e);
       }
     } else if (type === EV_WS_CLOSED) {
-      this.#socks[fd] = undefined;
+      this.#byGen.delete(gen);
+      if (this.#socks[fd] === ws) this.#socks[fd] = undefined;
       // The peer's close frame, if one came, says what the handler gets. Else it ended without one
       // (1006), or the core failed it for a violation: as Bun, the handler gets 1006 and the reason.
       if (ws._code !== 0) this.#closed(ws, ws._code, ws._code === 1005 ? "" : ws._reason);
