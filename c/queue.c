@@ -126,6 +126,31 @@ static int fh_seg_own(fh_seg *g) {
     return 0;
 }
 
+/* Makes room for `total` more bytes in the buffer of a place that is written
+ * over time (a stream, a takeover, a WebSocket's frames): a buffer written
+ * out starts again at 0, one partly written is compacted before it grows
+ * (doubling, from 4 KiB). Returns 0, or -ENOMEM (the buffer is as it was). */
+static int fh_seg_reserve(fh_seg *g, size_t total) {
+    size_t ncap;
+    uint8_t *nb;
+    if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
+    if (g->len + total <= g->cap) return 0;
+    if (g->off > 0) { /* compact first */
+        memmove(g->heap, g->heap + g->off, g->len - g->off);
+        g->len -= g->off;
+        g->off = 0;
+    }
+    ncap = g->cap ? g->cap : 4096;
+    while (ncap < g->len + total) ncap *= 2;
+    if (ncap != g->cap) {
+        nb = realloc(g->heap, ncap);
+        if (nb == NULL) return -ENOMEM;
+        g->heap = nb;
+        g->cap = ncap;
+    }
+    return 0;
+}
+
 /* Appends bytes to a stream's (or takeover's) buffer; with `chunked`, framed
  * as one chunk (RFC 9112 §7.1: size line, data, CRLF), all or nothing. The
  * first bytes of a stream are a response head: the keep-alive decision reads
@@ -149,29 +174,13 @@ static int fh_stream_append(fh_seg *g, const uint8_t *bytes, size_t n, int chunk
         line[ll++] = '\n';
     }
     total = n + (chunked ? ll + 2 : 0);
-    if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
     buffered = g->len - g->off;
     if (buffered > 0 && buffered + total > FH_STREAM_BUFFER_MAX) return -ENOBUFS;
     if (!g->headed && g->kind == FH_SEG_STREAM) {
         g->headed = 1;
         if (!fh_persists(g->req, FH_RF_RAW | (g->close ? FH_RF_CLOSE : 0), bytes, n)) g->close = 1;
     }
-    if (g->len + total > g->cap) {
-        size_t ncap = g->cap ? g->cap : 4096;
-        uint8_t *nb;
-        if (g->off > 0) { /* compact first */
-            memmove(g->heap, g->heap + g->off, g->len - g->off);
-            g->len -= g->off;
-            g->off = 0;
-        }
-        while (ncap < g->len + total) ncap *= 2;
-        if (ncap != g->cap) {
-            nb = realloc(g->heap, ncap);
-            if (nb == NULL) return -ENOMEM;
-            g->heap = nb;
-            g->cap = ncap;
-        }
-    }
+    if (fh_seg_reserve(g, total) < 0) return -ENOMEM;
     if (chunked) {
         memcpy(g->heap + g->len, line, ll);
         g->len += ll;
