@@ -53,7 +53,6 @@
 #define FH_EV_GONE 6   /* the client of a request still waiting for its answer left */
 #define FH_EV_BODY 7   /* a streamed request body its reader waits on has data, its end or a failure */
 #define FH_EV_FIN 8    /* the client of a request still waiting for its answer half-closed (FIN): it may have left */
-#define FH_EV_WS_OPEN 9    /* a WebSocket's 101 reached the head of its queue: it is open (seq: the upgrade's) */
 #define FH_EV_WS_DRAIN 10  /* a WebSocket's buffered frames have all been written */
 #define FH_EV_WS_CLOSED 11 /* a WebSocket is gone; the fourth int is the close code its close handler gets */
 #define FH_EV_SIZE 4   /* int32 per event */
@@ -109,7 +108,7 @@
     X(FH_D_VERSION) X(FH_D_HEADERS) X(FH_D_BODY) X(FH_D_FLAGS) X(FH_D_TARGET) X(FH_D_RKIND) X(FH_D_ROFF)  \
     X(FH_D_RLEN) X(FH_D_RFLAGS) X(FH_D_SIZE) X(FH_R_PENDING) X(FH_R_ARENA) X(FH_R_DONE) X(FH_R_STATUS)    \
     X(FH_RF_CLOSE) X(FH_RF_RAW) X(FH_EV_TAKEN) X(FH_EV_DATA) X(FH_EV_DRAIN) X(FH_EV_CLOSED) X(FH_EV_END)  \
-    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_FIN) X(FH_EV_WS_OPEN) X(FH_EV_WS_DRAIN) X(FH_EV_WS_CLOSED) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
+    X(FH_EV_GONE) X(FH_EV_BODY) X(FH_EV_FIN) X(FH_EV_WS_DRAIN) X(FH_EV_WS_CLOSED) X(FH_EV_SIZE) X(FH_REQ_STREAM) X(FH_B_MORE) X(FH_B_END) X(FH_B_GONE)   \
     X(FH_B_FAILED) X(FH_B_SIZE) X(FH_SEG_BYTES) X(FH_SEG_STREAM) X(FH_SEG_TAKEOVER) X(FH_SEG_FILE)        \
     X(FH_SEG_WEBSOCKET) X(FH_REQ_WS) X(FH_R_WS) X(FH_D_WS_OP) X(FH_D_WS_CODE) X(FH_D_WS_DATA) X(FH_WSO_PINGS)  \
     X(FH_WSO_CLOSE_ON_LIMIT) X(FH_WSO_DEFLATE) X(FH_WSO_PING_ROWS) X(FH_WSO_PONG_ROWS) X(FH_WSZ_SERVER_TAKEOVER) \

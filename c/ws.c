@@ -32,23 +32,7 @@ static fh_seg *fh_ws_out(fh_conn *c) {
 
 /* Appends a[0, an) then b[0, bn) to the place's buffer. Returns 0 or -ENOMEM. */
 static int fh_ws_append(fh_seg *g, const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
-    size_t total = an + bn;
-    if (g->off > 0 && g->off == g->len) g->off = g->len = 0;
-    if (g->len + total > g->cap) {
-        size_t ncap = g->cap ? g->cap : 4096;
-        if (g->off > 0) {
-            memmove(g->heap, g->heap + g->off, g->len - g->off);
-            g->len -= g->off;
-            g->off = 0;
-        }
-        while (ncap < g->len + total) ncap *= 2;
-        if (ncap != g->cap) {
-            uint8_t *nb = realloc(g->heap, ncap);
-            if (nb == NULL) return -ENOMEM;
-            g->heap = nb;
-            g->cap = ncap;
-        }
-    }
+    if (fh_seg_reserve(g, an + bn) < 0) return -ENOMEM;
     if (an > 0) memcpy(g->heap + g->len, a, an);
     g->len += an;
     if (bn > 0) memcpy(g->heap + g->len, b, bn);
@@ -459,8 +443,7 @@ static void fh_ws_recv(fh_server *s, fh_conn *c, int mask) {
  * connection is a WebSocket from here on. */
 static void fh_ws_opened(fh_server *s, fh_conn *c) {
     fh_conn_enter(s, c, FH_WEBSOCKET);
-    c->ws->rx_ms = s->now_ms;
-    fh_notify(s, FH_EV_WS_OPEN, c, fh_seg_seq(c, 0));
+    c->ws->rx_ms = s->now_ms; /* (JavaScript has opened it already: in upgrade(), as Bun) */
     if (c->rlen > 0) fh_list_ready(s, c); /* frames that came with the upgrade: read at the next poll */
 }
 
@@ -539,7 +522,7 @@ static void fh_ws_free(fh_server *s, fh_conn *c) {
 /*
  * Answers request `seq` with a 101 (the arena's [off, off+len) of slab
  * `data_slab`) that makes the connection a WebSocket once every earlier
- * answer is written (FH_EV_WS_OPEN then). `max_payload` is maxPayloadLength,
+ * answer is written (JavaScript opens its socket at once, in upgrade(), as Bun does). `max_payload` is maxPayloadLength,
  * `limit` backpressureLimit, `idle_ms` idleTimeout (0: none), `opts`
  * FH_WSO_*, `zopts` the agreed permessage-deflate (FH_WSZ_*; bits 0-3 and
  * 4-7 the server's and client's window bits). Returns 1 when connections

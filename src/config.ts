@@ -202,7 +202,8 @@ const KNOWN = new Set([
   "websocket",
 ]);
 
-function show(v: unknown): string {
+/** @internal A config value as an error message shows it. */
+export function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (typeof v === "function") return "a function";
   if (typeof v === "bigint") return `${v}n`;

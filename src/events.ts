@@ -14,7 +14,7 @@ import type { BodyReader } from "./body.ts";
 import { Connection, type ConnectionHost, type ConnectionMode } from "./connection.ts";
 import type { Core } from "./ffi.ts";
 import type { StreamSpecial, TakeoverSpecial } from "./handover.ts";
-import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_FIN, EV_GONE, EV_SIZE, EV_TAKEN, EV_WS_OPEN } from "./layout.ts";
+import { EV_BODY, EV_CLOSED, EV_DATA, EV_DRAIN, EV_END, EV_FIN, EV_GONE, EV_SIZE, EV_TAKEN, EV_WS_DRAIN } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Serving } from "./serving.ts";
 import type { WsHub } from "./ws/hub.ts";
@@ -100,7 +100,7 @@ export class CoreEvents {
         const type = ev[e]!;
         const fd = ev[e + 1]!;
         const gen = ev[e + 2]!;
-        if (type >= EV_WS_OPEN) {
+        if (type >= EV_WS_DRAIN) {
           this.#ws?.event(type, fd, gen, ev[e + 3]!); // the fourth int: the upgrade's seq, or the close code
           continue;
         }

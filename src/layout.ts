@@ -67,8 +67,6 @@ export const EV_GONE = 6;
 export const EV_BODY = 7;
 /** The client of a request still waiting for its answer half-closed (FIN): it may have left; an answer is still written. */
 export const EV_FIN = 8;
-/** Event: a WebSocket's 101 reached the head of its queue: it is open. */
-export const EV_WS_OPEN = 9;
 /** Event: a WebSocket's buffered frames have all been written (its drain handler). */
 export const EV_WS_DRAIN = 10;
 /** Event: a WebSocket is gone; the fourth int is the close code its close handler gets. */
@@ -196,7 +194,6 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_EV_GONE", EV_GONE],
   ["FH_EV_BODY", EV_BODY],
   ["FH_EV_FIN", EV_FIN],
-  ["FH_EV_WS_OPEN", EV_WS_OPEN],
   ["FH_EV_WS_DRAIN", EV_WS_DRAIN],
   ["FH_EV_WS_CLOSED", EV_WS_CLOSED],
   ["FH_EV_SIZE", EV_SIZE],

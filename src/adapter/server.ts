@@ -94,7 +94,7 @@ export class AppServer<S = void> implements FetchServer<S> {
 
   /** The WebSockets this loop holds (as Bun's `pendingWebSockets`, which counts those open). */
   get pendingWebSockets(): number {
-    return this.#server._wsHub?.count ?? 0;
+    return this.#server._wsHub?.open ?? 0;
   }
 
   /**

@@ -128,6 +128,9 @@ const DECOMPRESS_BITS: Record<string, number> = {
   "256KB": 15,
 };
 
+/** Every value Bun takes for `compress` or `decompress`, besides booleans (and null or "", which it takes as left out). */
+export const COMPRESSORS: readonly WebSocketCompressor[] = ["disable", "shared", ...(Object.keys(COMPRESS_BITS) as WebSocketCompressor[])];
+
 /** One side of the option: undefined when left out, "off", "shared", or a dedicated window's bits. */
 type Side = undefined | "off" | "shared" | number;
 
@@ -137,9 +140,8 @@ function side(value: unknown, name: "compress" | "decompress", table: Record<str
   if (value === true || value === "shared") return "shared";
   if (value === false || value === "disable") return "off";
   if (typeof value === "string" && Object.hasOwn(table, value)) return table[value]!;
-  throw new TypeError(
-    `websocket expects a valid ${name} option, either "disable" "shared" "dedicated" "3KB" "4KB" "8KB" "16KB" "32KB" "64KB" "128KB" or "256KB"`,
-  );
+  const names = COMPRESSORS.map((c) => `"${c}"`);
+  throw new TypeError(`websocket expects a valid ${name} option, either ${names.slice(0, -1).join(" ")} or ${names.at(-1)}`);
 }
 
 /**
@@ -381,7 +383,14 @@ export function negotiateDeflate(
   offerHeader: string | null,
   option: PerMessageDeflate | boolean | undefined,
 ): DeflateAnswer | null {
-  const config = deflateConfig(option);
+  return answerOffers(offerHeader, deflateConfig(option));
+}
+
+/**
+ * {@link negotiateDeflate} with the option already resolved by
+ * {@link deflateConfig} (once, at start-up, not per upgrade).
+ */
+export function answerOffers(offerHeader: string | null, config: DeflateConfig | null): DeflateAnswer | null {
   if (config === null || offerHeader === null) return null;
   const sc = new Scanner(offerHeader);
   for (;;) {

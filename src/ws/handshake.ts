@@ -18,6 +18,8 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 export interface UpgradeRequest {
   method: string;
   http10: boolean;
+  /** A `Connection` field holds the `upgrade` token (the scanner's REQ_UPGRADE, for a method other than CONNECT). */
+  connectionUpgrade: boolean;
   header(name: string): string | undefined;
 }
 
@@ -28,7 +30,8 @@ export interface UpgradeOffer {
   extensions: string | null;
 }
 
-/** Whether a comma-separated header holds `token` (case-insensitive). */
+/** Whether a comma-separated header holds `token` (case-insensitive). Only `Upgrade` is read here:
+ * `Connection` the core's scanner has read already, every field of it (REQ_UPGRADE). */
 function hasToken(value: string | undefined, token: string): boolean {
   if (value === undefined) return false;
   for (const part of value.split(",")) if (part.trim().toLowerCase() === token) return true;
@@ -47,7 +50,7 @@ function validKey(key: string): boolean {
  */
 export function checkUpgrade(req: UpgradeRequest): UpgradeOffer | "version" | null {
   if (req.method !== "GET" || req.http10) return null;
-  if (!hasToken(req.header("upgrade"), "websocket") || !hasToken(req.header("connection"), "upgrade")) return null;
+  if (!req.connectionUpgrade || !hasToken(req.header("upgrade"), "websocket")) return null;
   const key = req.header("sec-websocket-key");
   if (key === undefined || !validKey(key.trim())) return null;
   if (req.header("sec-websocket-version")?.trim() !== "13") return "version";

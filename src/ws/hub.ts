@@ -20,10 +20,10 @@ import {
   D_WS_OP,
   EV_WS_CLOSED,
   EV_WS_DRAIN,
-  EV_WS_OPEN,
   LARGE_BASE,
   REQ_HTTP10,
   REQ_KEEP_ALIVE,
+  REQ_UPGRADE,
   WSO_CLOSE_ON_LIMIT,
   WSO_DEFLATE,
   WSO_PING_ROWS,
@@ -37,7 +37,7 @@ import {
 import { buildHead, entries } from "../build.ts";
 import type { HttpRequest } from "../request.ts";
 import type { HeadersInit } from "../response.ts";
-import { negotiateDeflate } from "./deflate.ts";
+import { answerOffers } from "./deflate.ts";
 import { acceptKey, checkUpgrade } from "./handshake.ts";
 import { bytesOf, ServerWebSocket, type WebSocketData } from "./socket.ts";
 import type { ResolvedWebSocket } from "./types.ts";
@@ -96,9 +96,7 @@ function logFailure(name: string, e: unknown): void {
 /** @internal The WebSockets of one loop. */
 export class WsHub {
   readonly cfg: ResolvedWebSocket;
-  /** Sockets upgraded and not yet open (`server.pendingWebSockets`). */
-  pending = 0;
-  /** Open sockets. */
+  /** Open sockets (Bun's `server.pendingWebSockets`): a socket is open from its upgrade() on. */
   open = 0;
   /** Called with every publish this loop makes (workers pass it on to the others). */
   onPublish: ((topic: string, op: number, bytes: Uint8Array, compress: boolean) => void) | null = null;
@@ -139,7 +137,7 @@ export class WsHub {
       this.#out = new Uint8Array(toArrayBuffer(at, 0, SCRATCH));
       this.#sid = sid[0]!;
     }
-    if (cfg.perMessageDeflate !== false) {
+    if (cfg.deflate !== null) {
       const why = new Uint8Array(512);
       if (host.core.fh_ws_zlib(why, why.length) < 0) {
         throw new Error(`fasthttp: websocket.perMessageDeflate: ${Buffer.from(why.subarray(0, why.indexOf(0))).toString()}`);
@@ -153,9 +151,9 @@ export class WsHub {
       (typeof h.pong === "function" ? WSO_PONG_ROWS : 0);
   }
 
-  /** Whether a socket is upgraded or open (events may come). */
+  /** Whether a socket is open (events may come). */
   get active(): boolean {
-    return this.pending + this.open > 0;
+    return this.open > 0;
   }
 
   /**
@@ -169,6 +167,7 @@ export class WsHub {
     const offer = checkUpgrade({
       method: req.string(req.method),
       http10: (req._flags & REQ_HTTP10) !== 0,
+      connectionUpgrade: (req._flags & REQ_UPGRADE) !== 0, // with GET, not CONNECT: the Connection token
       header: (n) => req.header(n),
     });
     if (offer === null) return false;
@@ -199,8 +198,8 @@ export class WsHub {
     let opts = this.#opts;
     let zopts = 0;
     let negotiatedCompress = false;
-    if (this.cfg.perMessageDeflate !== false && offer.extensions !== null) {
-      const agreed = negotiateDeflate(offer.extensions, this.cfg.perMessageDeflate);
+    if (this.cfg.deflate !== null && offer.extensions !== null) {
+      const agreed = answerOffers(offer.extensions, this.cfg.deflate);
       if (agreed !== null) {
         extra.push(["Sec-WebSocket-Extensions", agreed.header]);
         const p = agreed.params;
@@ -256,13 +255,7 @@ export class WsHub {
     const ws = sp.ws;
     this.#socks[ws._fd] = ws;
     this.#byGen.set(ws._gen, ws);
-    this.pending++;
     return r;
-  }
-
-  /** The number of open WebSockets (Bun's `server.pendingWebSockets`). */
-  get count(): number {
-    return this.open + this.pending;
   }
 
   /** The socket of connection fd/gen, or undefined. */
@@ -272,7 +265,6 @@ export class WsHub {
   }
 
   #open(ws: ServerWebSocket<unknown>): void {
-    this.pending--;
     this.open++;
     ws._state = 1;
     ws._keepAddress();
@@ -365,15 +357,13 @@ export class WsHub {
    */
   #closed(ws: ServerWebSocket<unknown>, code: number, reason: string): void {
     if (ws._state === 3) return;
-    const opened = ws._state !== 0;
-    if (opened) this.open--;
-    else this.pending--;
+    this.open--; // every socket filed is open (upgrade() opens it before it returns)
     ws._state = 3;
     const topics = ws._topics;
     if (topics !== null) for (const t of topics) this.#drop(ws, t);
     ws._topics = null;
     const h = this.cfg.handler;
-    if (!opened || h.close === undefined) return;
+    if (h.close === undefined) return;
     try {
       const r = h.close(ws, code, reason);
       if (r instanceof Promise) r.catch((e) => this.#failed("close", ws, e));
@@ -382,14 +372,12 @@ export class WsHub {
     }
   }
 
-  /** A WebSocket event from the core (src/events.ts): open, drain, closed (`x`: its close code). */
+  /** A WebSocket event from the core (src/events.ts): drain, or closed (`x`: its close code). */
   event(type: number, fd: number, gen: number, x: number): void {
     const ws = this.#of(fd, gen) ?? this.#byGen.get(gen);
     if (ws === undefined || ws._fd !== fd) return;
     const h = this.cfg.handler;
-    if (type === EV_WS_OPEN) {
-      if (ws._state === 0) this.#open(ws);
-    } else if (type === EV_WS_DRAIN) {
+    if (type === EV_WS_DRAIN) {
       if (ws._state !== 1 || h.drain === undefined) return;
       try {
         const r = h.drain(ws);
@@ -416,6 +404,28 @@ export class WsHub {
   /** @internal Sends a frame (op 2 binary, 9 ping, 10 pong; 1 text with bytes). */
   _send(ws: ServerWebSocket<unknown>, op: number, bytes: Uint8Array, compress: boolean): number {
     if (ws._state !== 1) return 0;
+    const n = bytes.length;
+    if (this.#sid >= 0 && n <= SCRATCH) {
+      this.#out.set(bytes);
+      return this.#sendOut(ws, op, null, n, compress);
+    }
+    return this.#sendOut(ws, op, bytes, n, compress);
+  }
+
+  /** @internal Sends a text message: encoded straight into the core's scratch when it fits (no copy). */
+  _sendText(ws: ServerWebSocket<unknown>, s: string, compress: boolean): number {
+    if (ws._state !== 1) return 0;
+    if (this.#sid >= 0 && s.length * 3 <= SCRATCH) return this.#sendOut(ws, 1, null, enc.encodeInto(s, this.#out).written, compress);
+    const bytes = this.#encode(s);
+    return this.#sendOut(ws, 1, bytes, bytes.length, compress);
+  }
+
+  /**
+   * Hands one frame of an open socket to the core: `bytes`, or (null) the n
+   * bytes already in the core's scratch (fh_ws_send_s: no pointer crosses
+   * bun:ffi). Returns fh_ws_send's result.
+   */
+  #sendOut(ws: ServerWebSocket<unknown>, op: number, bytes: Uint8Array | null, n: number, compress: boolean): number {
     const srv = this.#host.srv();
     if (srv === null) return 0;
     let flags = compress && ws._z ? WSS_COMPRESS : 0;
@@ -423,14 +433,10 @@ export class WsHub {
       flags |= WSS_CORK;
       this.#corked.push(ws);
     }
-    const n = bytes.length;
-    let r: number;
-    if (this.#sid >= 0 && n <= SCRATCH) {
-      this.#out.set(bytes);
-      r = this.#core.fh_ws_send_s(this.#sid, ws._fd | 0, ws._gen | 0, op | (flags << 8), n | 0);
-    } else {
-      r = this.#core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, n | 0, flags);
-    }
+    const r =
+      bytes === null
+        ? this.#core.fh_ws_send_s(this.#sid, ws._fd | 0, ws._gen | 0, op | (flags << 8), n | 0)
+        : this.#core.fh_ws_send(srv, ws._fd | 0, ws._gen | 0, op | 0, bytes, n | 0, flags);
     if (r === 0 && n > 0) this.#host.schedule(); // dropped: closeOnBackpressureLimit closes it at the next poll
     return r;
   }
@@ -445,21 +451,6 @@ export class WsHub {
     }
     const r = enc.encodeInto(s, scratch);
     return scratch.subarray(0, r.written);
-  }
-
-  /** @internal Sends a text message. */
-  _sendText(ws: ServerWebSocket<unknown>, s: string, compress: boolean): number {
-    if (ws._state !== 1) return 0;
-    if (this.#sid >= 0 && s.length * 3 <= SCRATCH && this.#corking === 0) {
-      // Encoded straight into the core's scratch: no copy, no pointer across bun:ffi.
-      const srv = this.#host.srv();
-      if (srv === null) return 0;
-      const n = enc.encodeInto(s, this.#out).written;
-      const r = this.#core.fh_ws_send_s(this.#sid, ws._fd | 0, ws._gen | 0, 1 | ((compress && ws._z ? WSS_COMPRESS : 0) << 8), n | 0);
-      if (r === 0 && n > 0) this.#host.schedule();
-      return r;
-    }
-    return this._send(ws, 1, this.#encode(s), compress);
   }
 
   /**

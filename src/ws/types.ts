@@ -3,27 +3,11 @@
  * validation.
  * @module
  */
+import { show } from "../config.ts";
+import { COMPRESSORS, deflateConfig, type DeflateConfig, type PerMessageDeflate } from "./deflate.ts";
 import type { ServerWebSocket } from "./socket.ts";
 
-/** Bun's compressor choices for `perMessageDeflate` (see src/ws/deflate.ts for what each agrees to). */
-export type WebSocketCompressor =
-  | "disable"
-  | "shared"
-  | "dedicated"
-  | "3KB"
-  | "4KB"
-  | "8KB"
-  | "16KB"
-  | "32KB"
-  | "64KB"
-  | "128KB"
-  | "256KB";
-
-/** `perMessageDeflate` in its object form, as Bun's. */
-export interface PerMessageDeflate {
-  compress?: WebSocketCompressor | boolean;
-  decompress?: WebSocketCompressor | boolean;
-}
+export type { PerMessageDeflate, WebSocketCompressor } from "./deflate.ts";
 
 /**
  * The `websocket` option of `newServer`: Bun.serve's `websocket` object.
@@ -71,7 +55,8 @@ export interface ResolvedWebSocket {
   idleTimeout: number;
   sendPings: boolean;
   publishToSelf: boolean;
-  perMessageDeflate: boolean | PerMessageDeflate;
+  /** `perMessageDeflate` resolved (once): null when it agrees to nothing. */
+  deflate: DeflateConfig | null;
 }
 
 const KNOWN = new Set([
@@ -90,17 +75,7 @@ const KNOWN = new Set([
   "publishToSelf",
   "perMessageDeflate",
 ]);
-const COMPRESSORS = new Set(["disable", "shared", "dedicated", "3KB", "4KB", "8KB", "16KB", "32KB", "64KB", "128KB", "256KB"]);
 const MIB16 = 16 * 1024 * 1024;
-
-function show(v: unknown): string {
-  if (typeof v === "function") return "a function";
-  try {
-    return String(JSON.stringify(v) ?? v);
-  } catch {
-    return String(v);
-  }
-}
 
 function bytes(o: Record<string, unknown>, name: string, def: number, max: number): number {
   const v = o[name];
@@ -144,8 +119,8 @@ export function resolveWebSocket(ws: unknown): ResolvedWebSocket | null {
       if (k !== "compress" && k !== "decompress") {
         throw new TypeError(`fasthttp: unknown websocket.perMessageDeflate option ${JSON.stringify(k)} (got ${show(v)})`);
       }
-      if (typeof v !== "boolean" && !COMPRESSORS.has(v as string)) {
-        throw new TypeError(`fasthttp: websocket.perMessageDeflate.${k} must be a boolean or one of ${[...COMPRESSORS].join(", ")} (got ${show(v)})`);
+      if (typeof v !== "boolean" && !COMPRESSORS.includes(v as never)) {
+        throw new TypeError(`fasthttp: websocket.perMessageDeflate.${k} must be a boolean or one of ${COMPRESSORS.join(", ")} (got ${show(v)})`);
       }
     }
   }
@@ -157,6 +132,6 @@ export function resolveWebSocket(ws: unknown): ResolvedWebSocket | null {
     idleTimeout: (idle as number | undefined) ?? 120,
     sendPings: flag(o, "sendPings", true),
     publishToSelf: flag(o, "publishToSelf", false),
-    perMessageDeflate: (pmd as boolean | PerMessageDeflate | undefined) ?? false,
+    deflate: deflateConfig(pmd as boolean | PerMessageDeflate | undefined),
   };
 }
