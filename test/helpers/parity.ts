@@ -9,6 +9,7 @@
 import * as net from "node:net";
 import { join } from "node:path";
 import { concat, parseResponses, ProtocolError, utf8, type HttpResponse } from "./net.ts";
+import { spawnWithPort } from "./port-child.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const PING = utf8("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -28,28 +29,15 @@ export interface ParityServer {
  * answers a failed app as it does in production, not with its development error page).
  */
 export async function startParity(side: Side, env: Record<string, string> = {}): Promise<ParityServer> {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "test", "parity", "serve.ts"), side], {
+  const { proc, port } = await spawnWithPort([process.execPath, join(ROOT, "test", "parity", "serve.ts"), side], {
+    label: `the ${side} parity server`,
     cwd: ROOT,
-    stdout: "pipe",
     stderr: "ignore", // the app's failures are logged there on purpose
     env: { ...process.env, NODE_ENV: "production", ...env },
   });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const deadline = Date.now() + 15_000;
-  while (!/PORT \d+/.test(out)) {
-    if (Date.now() > deadline) {
-      proc.kill();
-      throw new Error(`the ${side} parity server did not start: ${out}`);
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the ${side} parity server exited: ${out}`);
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
   return {
     side,
-    port: Number(/PORT (\d+)/.exec(out)![1]),
+    port,
     async stop() {
       proc.kill();
       await proc.exited;
