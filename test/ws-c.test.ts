@@ -13,10 +13,10 @@
  * tests are skipped, saying so in their names.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asan, asanNote, clang, clangBuilds, gcc, run } from "./helpers/cbuild.ts";
+import { asan, asanNote, clang, gcc, libFuzzer, libFuzzerNote, run, runFuzz } from "./helpers/cbuild.ts";
 
 const root = join(import.meta.dir, "..");
 const source = join(import.meta.dir, "c", "ws_read_test.c");
@@ -89,30 +89,8 @@ describe("c/ws_read.c and c/utf8.c in C (test/c/ws_read_test.c)", () => {
 });
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 15);
-/** Whether clang can link a libFuzzer target with ASan and UBSan. */
-const fuzzOk = clangBuilds(
-  ["-fsanitize=fuzzer,address,undefined"],
-  "#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n",
-  false,
-);
-const fuzzNote = fuzzOk ? "" : " (SKIPPED: clang with libFuzzer is not installed; apt-get install clang libclang-rt-14-dev, as .ci/run does)";
-
-test.skipIf(!fuzzOk)(`libFuzzer over the WebSocket reader for ${seconds} s: no crash, no sanitizer report, no broken invariant${fuzzNote}`, async () => {
-  const out = join(work, "fuzz");
-  const proc = Bun.spawn(["bash", join(root, "scripts", "fuzz-ws.sh"), String(seconds)], {
-    cwd: root,
-    env: { ...process.env, FUZZ_OUT: out },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  // A hard stop well past the budget, in case the fuzzer itself hangs.
-  const killer = setTimeout(() => proc.kill("SIGKILL"), (seconds + 60) * 1000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(killer);
-  const log = stdout + stderr;
-  const runs = Number(log.match(/stat::number_of_executed_units:\s*(\d+)/)?.[1] ?? 0);
-  const crashes = readdirSync(out).filter((f) => /^(crash|leak|timeout|oom)-/.test(f));
-  if (code !== 0 || crashes.length > 0) console.error(log.slice(-6000));
+test.skipIf(!libFuzzer)(`libFuzzer over the WebSocket reader for ${seconds} s: no crash, no sanitizer report, no broken invariant${libFuzzerNote}`, async () => {
+  const { log, runs, crashes, code } = await runFuzz(join(root, "scripts", "fuzz-ws.sh"), seconds, join(work, "fuzz"), root);
   expect(log).not.toContain("ERROR: AddressSanitizer");
   expect(log).not.toContain("runtime error:");
   expect(log).not.toContain("invariant broken");

@@ -4,7 +4,7 @@
  * spawn, a probe of what clang can build here, and whether its ASan and UBSan
  * runtimes work (decided once, at load).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -37,3 +37,44 @@ export const asan = clangBuilds(["-fsanitize=address,undefined"], "int main(void
 export const asanNote = asan
   ? ""
   : " (SKIPPED: clang with its ASan/UBSan runtimes is not installed; apt-get install clang libclang-rt-14-dev, as .ci/run does)";
+
+/** Whether clang can link a libFuzzer target with ASan and UBSan here (decided once, at load). */
+export const libFuzzer = clangBuilds(
+  ["-fsanitize=fuzzer,address,undefined"],
+  "#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n",
+  false,
+);
+/** What a fuzz test's name says when it is skipped. */
+export const libFuzzerNote = libFuzzer
+  ? ""
+  : " (SKIPPED: clang with libFuzzer is not installed; apt-get install clang libclang-rt-14-dev, as .ci/run does)";
+
+/** What a fuzz run left: its output, executions, crash files and exit code. */
+export interface FuzzRun {
+  log: string;
+  runs: number;
+  crashes: string[];
+  code: number | null;
+}
+
+/**
+ * Runs `bash <script> <seconds>` (scripts/fuzz.sh, scripts/fuzz-ws.sh) from
+ * `cwd` with FUZZ_OUT=out, killed well past its budget in case the fuzzer
+ * itself hangs. The log is printed when the run failed.
+ */
+export async function runFuzz(script: string, seconds: number, out: string, cwd: string): Promise<FuzzRun> {
+  const proc = Bun.spawn(["bash", script, String(seconds)], {
+    cwd,
+    env: { ...process.env, FUZZ_OUT: out },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), (seconds + 60) * 1000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(killer);
+  const log = stdout + stderr;
+  const runs = Number(log.match(/stat::number_of_executed_units:\s*(\d+)/)?.[1] ?? 0);
+  const crashes = readdirSync(out).filter((f) => /^(crash|leak|timeout|oom)-/.test(f));
+  if (code !== 0 || crashes.length > 0) console.error(log.slice(-6000));
+  return { log, runs, crashes, code };
+}
