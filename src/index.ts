@@ -26,6 +26,9 @@ export { BodyError } from "./body.ts";
 export { Connection, type ConnectionMode } from "./connection.ts";
 export type { HeadersInit } from "./response.ts";
 export { Server, type ServerStats } from "./server.ts";
+export type { ServerWebSocket, BinaryType, WebSocketData } from "./ws/socket.ts";
+export type { PerMessageDeflate, WebSocketCompressor, WebSocketHandler } from "./ws/types.ts";
+export type { UpgradeOptions } from "./ws/hub.ts";
 
 /**
  * Makes a server. Nothing is bound until `run()`. Throws a TypeError or
