@@ -19,6 +19,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { MAX_PAYLOAD } from "./ws/echo-app.ts";
+import { bytesOf } from "./helpers/upload-server.ts";
 import { startWs, type WsServer, type WsSide } from "./helpers/ws-serve.ts";
 import {
   acceptFor,
@@ -58,19 +59,9 @@ function textOf(n: number): Uint8Array {
   return bytes(unit.repeat(Math.ceil(n / unit.length)).slice(0, n));
 }
 
-/** `n` bytes of a fixed pseudo-random sequence (xorshift32 from `seed`): every byte value occurs. */
+/** `n` bytes of a fixed pseudo-random sequence (the upload tests' xorshift32 from `seed`): every byte value occurs. */
 function binaryOf(n: number, seed = 0x9e3779b9): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return bytesOf(n, seed);
 }
 
 /** Compressible JSON-like text, as Autobahn's 12.x/13.x json data: `n` bytes from offset `at`. */
