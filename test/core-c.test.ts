@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asan, asanNote, clang, gcc, run } from "./helpers/cbuild.ts";
+import { asan, asanNote, build, clang, gcc, run } from "./helpers/cbuild.ts";
 
 const root = join(import.meta.dir, "..");
 const source = join(import.meta.dir, "c", "core_test.c");
@@ -32,12 +32,6 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-
-function build(cmd: string[]) {
-  const b = run(cmd);
-  expect(b.stderr).toBe("");
-  expect(b.code).toBe(0);
-}
 
 function expectAllPassed(r: { code: number | null; stdout: string; stderr: string }, backend: string) {
   const m = r.stdout.match(/^(\d+) passed, (\d+) failed$/m);

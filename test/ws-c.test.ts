@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asan, asanNote, clang, gcc, libFuzzer, libFuzzerNote, run, runFuzz } from "./helpers/cbuild.ts";
+import { asan, asanNote, build, clang, gcc, libFuzzer, libFuzzerNote, run, runFuzz } from "./helpers/cbuild.ts";
 
 const root = join(import.meta.dir, "..");
 const source = join(import.meta.dir, "c", "ws_read_test.c");
@@ -29,14 +29,6 @@ beforeAll(() => {
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
-
-/** Asserts a build with no diagnostics at all. */
-function build(cmd: string[]) {
-  const r = run(cmd);
-  if (r.code !== 0 || r.stderr) console.error(`${cmd.join(" ")}\n${r.stderr}`);
-  expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
-}
 
 /** Asserts exit 0, no sanitizer report, and the suite's closing "N passed, 0 failed" line. */
 function expectSuitePassed(r: { code: number | null; stdout: string; stderr: string }) {

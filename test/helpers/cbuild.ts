@@ -4,6 +4,7 @@
  * spawn, a probe of what clang can build here, and whether its ASan and UBSan
  * runtimes work (decided once, at load).
  */
+import { expect } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,4 +78,12 @@ export async function runFuzz(script: string, seconds: number, out: string, cwd:
   const crashes = readdirSync(out).filter((f) => /^(crash|leak|timeout|oom)-/.test(f));
   if (code !== 0 || crashes.length > 0) console.error(log.slice(-6000));
   return { log, runs, crashes, code };
+}
+
+/** Asserts that `cmd` (a compiler run) built with no diagnostics at all; what it said is printed when it did not. */
+export function build(cmd: string[]): void {
+  const r = run(cmd);
+  if (r.code !== 0 || r.stderr) console.error(`${cmd.join(" ")}\n${r.stderr}`);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
 }
