@@ -10,6 +10,8 @@
  */
 #include <string.h>
 
+#include "word.h"
+
 /* Character classes, one bit each, filled once by fh_scanner_init. */
 #define FH_C_TCHAR 1  /* token characters (RFC 9110 §5.6.2) */
 #define FH_C_TARGET 2 /* request-target bytes: see fh_scanner_init */
@@ -20,20 +22,8 @@
 
 static uint8_t fh_cls[256];
 
-/* Eight bytes at a time (SWAR): TinyCC does not optimise loops, so the long
- * runs of a request (field values) are checked a word at a time. Under
- * TinyCC the unaligned load is a plain dereference (x86 and arm64 allow it);
- * other compilers get memcpy, which they turn into one load without UB. */
-#if defined(__TINYC__)
-#define FH_LOAD64(p) (*(const uint64_t *)(const void *)(p))
-#else
-static uint64_t fh_load64(const uint8_t *p) {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-#define FH_LOAD64(p) fh_load64(p)
-#endif
+/* Eight bytes at a time (SWAR, word.h): TinyCC does not optimise loops, so
+ * the long runs of a request (field values) are checked a word at a time. */
 #define FH_ONES 0x0101010101010101ULL
 #define FH_HIGHS 0x8080808080808080ULL
 

@@ -17,7 +17,8 @@
  * bytes at a time.
  */
 #include <stdint.h>
-#include <string.h>
+
+#include "word.h"
 
 /* Byte classes. */
 #define FH_U8C_ASCII 0 /* 00-7F */
@@ -75,21 +76,6 @@ static const uint8_t fh_utf8_next[9][12] = {
     /* F4     */ {1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 };
 
-/* Eight bytes for the ASCII test. TinyCC does not optimise, and a memcpy is
- * a call there, so under TinyCC the unaligned load is a plain dereference
- * (x86 and arm64 allow it); other compilers turn the memcpy into one load,
- * without the undefined behaviour. */
-#if defined(__TINYC__)
-#define FH_UTF8_LOAD64(p) (*(const uint64_t *)(const void *)(p))
-#else
-static uint64_t fh_utf8_load64(const uint8_t *p) {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-#define FH_UTF8_LOAD64(p) fh_utf8_load64(p)
-#endif
-
 /* Advances *state over p[0, n). Returns n when every byte fits, else the
  * index of the first byte that does not (*state is then REJECT). The reader
  * (ws_read.c) uses the index to stop at that byte. */
@@ -100,7 +86,7 @@ static size_t fh_utf8_run(uint32_t *state, const uint8_t *p, size_t n) {
     while (i < n) {
         if (s == FH_UTF8_ACCEPT) {
             /* Between code points: skip ASCII, a word, then a byte, at a time. */
-            while (n - i >= 8 && (FH_UTF8_LOAD64(p + i) & 0x8080808080808080ULL) == 0) i += 8;
+            while (n - i >= 8 && (FH_LOAD64(p + i) & 0x8080808080808080ULL) == 0) i += 8;
             while (i < n && p[i] < 0x80) i++;
             if (i == n) break;
         }

@@ -179,12 +179,12 @@ static void fh_ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const 
     memcpy(m8 + 4, mask, 4);
     memcpy(&m, m8, 8);
     for (; k + 32 <= n; k += 32) {
-        FH_WSR_STORE64(dst + k, FH_WSR_LOAD64(dst + k) ^ m);
-        FH_WSR_STORE64(dst + k + 8, FH_WSR_LOAD64(dst + k + 8) ^ m);
-        FH_WSR_STORE64(dst + k + 16, FH_WSR_LOAD64(dst + k + 16) ^ m);
-        FH_WSR_STORE64(dst + k + 24, FH_WSR_LOAD64(dst + k + 24) ^ m);
+        FH_STORE64(dst + k, FH_LOAD64(dst + k) ^ m);
+        FH_STORE64(dst + k + 8, FH_LOAD64(dst + k + 8) ^ m);
+        FH_STORE64(dst + k + 16, FH_LOAD64(dst + k + 16) ^ m);
+        FH_STORE64(dst + k + 24, FH_LOAD64(dst + k + 24) ^ m);
     }
-    for (; k + 8 <= n; k += 8) FH_WSR_STORE64(dst + k, FH_WSR_LOAD64(dst + k) ^ m);
+    for (; k + 8 <= n; k += 8) FH_STORE64(dst + k, FH_LOAD64(dst + k) ^ m);
     for (; k < n; k++) dst[k] ^= mask[k & 3];
 }
 

@@ -21,23 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Masks eight bytes at a time; under TinyCC the unaligned access is a plain
- * dereference (memcpy is a call there; x86 and arm64 allow it), elsewhere a
- * memcpy the compiler turns into one load or store, without undefined
- * behaviour. */
-#if defined(__TINYC__)
-#define FH_WSR_LOAD64(p) (*(const uint64_t *)(const void *)(p))
-#define FH_WSR_STORE64(p, v) (*(uint64_t *)(void *)(p) = (v))
-#else
-static uint64_t fh_wsr_load64(const uint8_t *p) {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-static void fh_wsr_store64(uint8_t *p, uint64_t x) { memcpy(p, &x, 8); }
-#define FH_WSR_LOAD64(p) fh_wsr_load64(p)
-#define FH_WSR_STORE64(p, v) fh_wsr_store64(p, v)
-#endif
+#include "word.h"
 
 /* The smallest allocation for a message's buffer: a message of a few bytes
  * then costs one malloc, not a run of doublings. */
@@ -262,12 +246,12 @@ static void fh_wsr_unmask(fh_wsr *r, uint8_t *p, size_t n) {
             for (k = 0; k < 8; k++) m8[k] = r->mask[(mi + (unsigned)k) & 3];
             memcpy(&m, m8, 8);
             for (; n - i >= 32; i += 32) { /* unrolled: TinyCC does not */
-                FH_WSR_STORE64(p + i, FH_WSR_LOAD64(p + i) ^ m);
-                FH_WSR_STORE64(p + i + 8, FH_WSR_LOAD64(p + i + 8) ^ m);
-                FH_WSR_STORE64(p + i + 16, FH_WSR_LOAD64(p + i + 16) ^ m);
-                FH_WSR_STORE64(p + i + 24, FH_WSR_LOAD64(p + i + 24) ^ m);
+                FH_STORE64(p + i, FH_LOAD64(p + i) ^ m);
+                FH_STORE64(p + i + 8, FH_LOAD64(p + i + 8) ^ m);
+                FH_STORE64(p + i + 16, FH_LOAD64(p + i + 16) ^ m);
+                FH_STORE64(p + i + 24, FH_LOAD64(p + i + 24) ^ m);
             }
-            for (; n - i >= 8; i += 8) FH_WSR_STORE64(p + i, FH_WSR_LOAD64(p + i) ^ m);
+            for (; n - i >= 8; i += 8) FH_STORE64(p + i, FH_LOAD64(p + i) ^ m);
         }
         for (; i < n; i++) p[i] ^= r->mask[(mi + (unsigned)i) & 3];
         r->mi = (uint8_t)((mi + n) & 3);
