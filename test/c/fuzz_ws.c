@@ -25,7 +25,7 @@
  *     frame over a complete buffer, nothing incremental).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined test/c/fuzz_ws.c -o fuzz_ws
- *   ./fuzz_ws -max_total_time=60 corpus/      (or: scripts/fuzz-ws.sh 60)
+ *   ./fuzz_ws -max_total_time=60 corpus/      (or: scripts/fuzz.sh ws 60)
  */
 #include <stdio.h>
 #include <stdlib.h>

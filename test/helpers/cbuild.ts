@@ -1,6 +1,7 @@
 /**
  * What the tests that build C programs share (test/scanner-c.test.ts,
- * test/core-c.test.ts, test/fuzz.test.ts): the compilers found, a bounded
+ * test/core-c.test.ts, test/fuzz.test.ts, test/ws-c.test.ts, test/ws-deflate.test.ts):
+ * the compilers found, a bounded
  * spawn, a probe of what clang can build here, and whether its ASan and UBSan
  * runtimes work (decided once, at load).
  */
@@ -58,14 +59,17 @@ export interface FuzzRun {
   code: number | null;
 }
 
+/** The repository's root, where scripts/fuzz.sh runs. */
+const ROOT = join(import.meta.dir, "..", "..");
+
 /**
- * Runs `bash <script> <seconds>` (scripts/fuzz.sh, scripts/fuzz-ws.sh) from
- * `cwd` with FUZZ_OUT=out, killed well past its budget in case the fuzzer
- * itself hangs. The log is printed when the run failed.
+ * Runs `scripts/fuzz.sh <target> <seconds>` with FUZZ_OUT=out, killed well
+ * past its budget in case the fuzzer itself hangs. The log is printed when
+ * the run failed.
  */
-export async function runFuzz(script: string, seconds: number, out: string, cwd: string): Promise<FuzzRun> {
-  const proc = Bun.spawn(["bash", script, String(seconds)], {
-    cwd,
+export async function runFuzz(target: "scanner" | "ws", seconds: number, out: string): Promise<FuzzRun> {
+  const proc = Bun.spawn(["bash", join(ROOT, "scripts", "fuzz.sh"), target, String(seconds)], {
+    cwd: ROOT,
     env: { ...process.env, FUZZ_OUT: out },
     stdout: "pipe",
     stderr: "pipe",
@@ -78,6 +82,20 @@ export async function runFuzz(script: string, seconds: number, out: string, cwd:
   const crashes = readdirSync(out).filter((f) => /^(crash|leak|timeout|oom)-/.test(f));
   if (code !== 0 || crashes.length > 0) console.error(log.slice(-6000));
   return { log, runs, crashes, code };
+}
+
+/**
+ * Asserts that a fuzz run was clean: no sanitizer report, no broken
+ * invariant (the targets print "invariant broken" before they abort), no
+ * crash file, exit code 0, and more than a thousand executions.
+ */
+export function expectFuzzClean(r: FuzzRun): void {
+  expect(r.log).not.toContain("ERROR: AddressSanitizer");
+  expect(r.log).not.toContain("runtime error:");
+  expect(r.log).not.toContain("invariant broken");
+  expect(r.crashes).toEqual([]);
+  expect(r.code).toBe(0);
+  expect(r.runs).toBeGreaterThan(1000);
 }
 
 /** Asserts that `cmd` (a compiler run) built with no diagnostics at all; what it said is printed when it did not. */
