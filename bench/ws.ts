@@ -23,7 +23,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuSeconds, machineBusySeconds } from "./lib/proc.ts";
+import { cpuSeconds, machineBusySeconds, waitQuiet } from "./lib/proc.ts";
 import { sourceState } from "./lib/source.ts";
 import { max, median, min } from "./lib/stats.ts";
 
@@ -127,18 +127,6 @@ async function start(id: ServerId): Promise<Running> {
   return { id, port, proc };
 }
 
-/** Waits until the whole machine used under 15% of one core over half a second (at most 10 s). */
-async function quiet(): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    const a = machineBusySeconds();
-    await Bun.sleep(500);
-    const b = machineBusySeconds();
-    const busy = a === null || b === null ? 0 : (b - a) / 0.5;
-    if (busy < 0.15 || Date.now() - t0 > 10_000) return busy;
-  }
-}
-
 /** What load.c prints. */
 interface LoadResult {
   mode: string;
@@ -173,7 +161,7 @@ interface Sample {
 }
 
 async function measureOnce(load: string, s: Running, row: Row, seconds: number): Promise<Sample> {
-  const busyBefore = await quiet();
+  const busyBefore = await waitQuiet(10_000);
   const cmd = ["taskset", "-c", "1", load, String(s.port), row.mode, String(row.n), String(row.k), String(row.size), String(seconds), String(s.proc.pid)];
   const cpu0 = cpuSeconds(s.proc.pid);
   const machine0 = machineBusySeconds();

@@ -22,7 +22,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuSeconds, machineBusySeconds } from "../lib/proc.ts";
+import { cpuSeconds, machineBusySeconds, waitQuiet } from "../lib/proc.ts";
+import { freePort } from "../lib/server-process.ts";
 import { median } from "../lib/stats.ts";
 
 const HERE = import.meta.dir;
@@ -80,25 +81,6 @@ const servers = opts.servers.split(",").map((id) => {
   return s;
 });
 
-/** Waits until the whole machine used under 15% of one core over half a second (at most 30 s). */
-async function quiet(): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    const a = machineBusySeconds();
-    await Bun.sleep(500);
-    const b = machineBusySeconds();
-    const busy = a === null || b === null ? 0 : (b - a) / 0.5;
-    if (busy < 0.15 || Date.now() - t0 > 30_000) return busy;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
 interface Running {
   spec: ServerSpec;
   port: number;
@@ -149,7 +131,7 @@ async function measure(s: Running, sc: Scenario, route: string, seconds: number)
 
 /** One wrk run against a server, pinned to CPU 1. */
 async function measureOnce(s: Running, sc: Scenario, route: string, seconds: number): Promise<Sample> {
-  const busyBefore = await quiet();
+  const busyBefore = await waitQuiet(30_000);
   const script = sc.pipeline > 1 ? join(BENCH, "pipeline.lua") : join(BENCH, "report.lua");
   const cmd = ["taskset", "-c", "1", "wrk", "-t1", `-c${sc.connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", script, `http://127.0.0.1:${s.port}${route}`];
   if (sc.pipeline > 1) cmd.push("--", String(sc.pipeline), route);

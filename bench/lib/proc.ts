@@ -74,3 +74,18 @@ export function machineBusySeconds(): number | null {
     return null;
   }
 }
+
+/**
+ * Waits until the whole machine used under 15% of one core over half a second, or `maxMs` has
+ * passed; returns the last half-second's busy fraction of a core (0 where /proc/stat is unread).
+ */
+export async function waitQuiet(maxMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const a = machineBusySeconds();
+    await Bun.sleep(500);
+    const b = machineBusySeconds();
+    const busy = a === null || b === null ? 0 : (b - a) / 0.5;
+    if (busy < 0.15 || Date.now() - t0 > maxMs) return busy;
+  }
+}
