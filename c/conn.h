@@ -16,6 +16,7 @@
  *   ws.c       a connection after its 101: WebSocket frames in, messages to
  *              JavaScript as batch rows, frames out, the closing handshake
  *              (the pure parts, reader, UTF-8 and deflate, are in ws.h)
+ *   symbols.c  the table of entry points by name, which src/ffi.ts binds
  */
 #ifndef FH_CONN_H
 #define FH_CONN_H

@@ -3,7 +3,9 @@
  *
  * It includes the backend chosen for this platform, then the layers above it:
  * the scanner, the socket layer, the slab pool and the loop core (conn.h
- * lists its files and what each does). Define
+ * lists its files and what each does), and last the table of entry points
+ * src/ffi.ts binds (symbols.c). The scanner's test entry points (probe.c)
+ * are a translation unit of their own. Define
  * FH_BACKEND_KQUEUE to use the kqueue backend (on Linux, over the test-only
  * emulation in c/testing/).
  */
@@ -51,4 +53,4 @@
 #include "api.c"
 #include "server.c"
 #include "ws.c"
-#include "probe.c"
+#include "symbols.c"

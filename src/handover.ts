@@ -7,11 +7,11 @@
  * core when the handler returns.
  * @module
  */
-import { closeSync, constants as fsc, fstatSync, openSync } from "node:fs";
 import { buildHead, entries } from "./build.ts";
 import type { Connection } from "./connection.ts";
 import { REQ_HEAD, REQ_HTTP10 } from "./layout.ts";
 import type { HttpRequest } from "./request.ts";
+import { nodeFs } from "./lazy.ts";
 import { isBodyless, type HeadersInit } from "./response.ts";
 
 /**
@@ -56,7 +56,7 @@ function mimeType(path: string): string {
 /** Records a hand-over on the request; throws if it already has one. */
 function handOver(req: HttpRequest, sp: Special): void {
   if (req._special !== null) {
-    if (sp.kind === "file") closeSync(sp.fd);
+    if (sp.kind === "file") nodeFs().closeSync(sp.fd);
     throw new Error("fasthttp: this request was already handed over (takeover, stream or sendFile)");
   }
   req._special = sp;
@@ -85,6 +85,7 @@ export function stream(req: HttpRequest, status: number, headers: HeadersInit | 
 
 /** `req.sendFile(path, options)`: see {@link HttpRequest.sendFile}. */
 export function sendFile(req: HttpRequest, path: string, options: { status?: number; headers?: HeadersInit }): Uint8Array {
+  const { closeSync, constants: fsc, fstatSync, openSync } = nodeFs();
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO must not block the loop until a writer comes (it is then refused).

@@ -11,9 +11,9 @@
  * status: R_STATUS in a batch, fh_respond_status outside one.
  * @module
  */
-import { closeSync } from "node:fs";
 import { describe } from "./errors.ts";
 import type { CoreEvents } from "./events.ts";
+import { nodeFs } from "./lazy.ts";
 import { D, LARGE_BASE, R_ARENA, R_DONE, R_STATUS, REQ_HEAD, RF_RAW, SEG_STREAM, SEG_TAKEOVER } from "./layout.ts";
 import { HANDED_OVER, type HttpRequest } from "./request.ts";
 import { connectionMode, isRawResponse } from "./response.ts";
@@ -162,7 +162,7 @@ export class Placer {
     const ctx = this.#ctx;
     const sp = req._special;
     req._special = null;
-    if (sp !== null && sp.kind === "file") closeSync(sp.fd);
+    if (sp !== null && sp.kind === "file") nodeFs().closeSync(sp.fd);
     if (this.#trace !== null) {
       const arena = req._arenaIfLive();
       this.#trace.respond(req, arena === null ? 0 : arena.used, arena === null ? 1 : arena.slabs);

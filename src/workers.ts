@@ -13,11 +13,8 @@
  * The rules a script must follow are in the README ("Workers").
  * @module
  */
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import {
   resolveConfig,
   withHandler,
@@ -30,6 +27,7 @@ import {
   type WorkerInfo,
 } from "./config.ts";
 import { backendName, listenError, loadCore } from "./ffi.ts";
+import { nodeFs, workerThreads } from "./lazy.ts";
 import { ST_LARGE_IN_USE, ST_SIZE } from "./layout.ts";
 import { Server } from "./server.ts";
 import { statsOf, type ServerStats } from "./stats.ts";
@@ -63,8 +61,12 @@ interface Marker {
 type ToMain = { [MARK]: "ready" } | { [MARK]: "stopped" } | { [MARK]: "failed"; reason: string };
 type ToWorker = { [MARK]: "stop"; force: boolean };
 
-const marker: Marker | undefined =
-  !isMainThread && workerData !== null && typeof workerData === "object" ? (workerData as Record<string, Marker>)[MARK] : undefined;
+/** This thread's marker: only a worker has one (`node:worker_threads` is loaded only there). */
+const marker: Marker | undefined = Bun.isMainThread ? undefined : markerOf(workerThreads().workerData);
+
+function markerOf(data: unknown): Marker | undefined {
+  return data !== null && typeof data === "object" ? (data as Record<string, Marker>)[MARK] : undefined;
+}
 
 /** Clustered `newServer` calls seen so far in this thread (the main thread counts those of `Bun.main`). */
 let clustered = 0;
@@ -127,7 +129,7 @@ if (marker !== undefined) {
 }
 
 function post(message: ToMain): void {
-  parentPort?.postMessage(message);
+  workerThreads().parentPort?.postMessage(message);
 }
 
 /**
@@ -151,7 +153,7 @@ class WorkerLoop extends Server {
     this.#started = true;
     if (this.port > 0) {
       // Listening only while the loop runs: a message listener keeps a worker alive.
-      parentPort?.on("message", this.#onControl);
+      workerThreads().parentPort?.on("message", this.#onControl);
       this.#timer = setInterval(() => this.#publish(), STATS_MS);
       this.#timer.unref();
       this.#publish();
@@ -191,7 +193,7 @@ class WorkerLoop extends Server {
   #end(): void {
     this.#channel?.close();
     this.#channel = null;
-    parentPort?.off("message", this.#onControl);
+    workerThreads().parentPort?.off("message", this.#onControl);
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#publish();
@@ -217,7 +219,7 @@ class DormantServer extends Server {
 
 interface Slot {
   index: number;
-  worker: Worker;
+  worker: import("node:worker_threads").Worker;
   state: "starting" | "running" | "stopping" | "stopped" | "dead";
   reason?: string;
   exitTimer?: ReturnType<typeof setTimeout>;
@@ -230,11 +232,11 @@ function entryOf(config: ServerConfig<any>): string {
   if (e === undefined) {
     path = Bun.main;
   } else if (e instanceof URL || e.startsWith("file:")) {
-    path = fileURLToPath(e);
+    path = Bun.fileURLToPath(e);
   } else {
     path = resolve(e);
   }
-  if (!existsSync(path)) {
+  if (!nodeFs().existsSync(path)) {
     const what = e === undefined ? `the entry script (Bun.main = ${JSON.stringify(path)})` : JSON.stringify(path);
     throw new TypeError(`fasthttp: workers run ${what}, which is not a file; set workerEntry to a script`);
   }
@@ -354,7 +356,7 @@ class WorkerPool extends Server {
       stats: this.#stats,
     };
     // The script's own arguments too: a worker's process.argv would otherwise stop at the script.
-    const worker = new Worker(this.#entry, { workerData: { [MARK]: m }, argv: process.argv.slice(2) });
+    const worker = new (workerThreads().Worker)(this.#entry, { workerData: { [MARK]: m }, argv: process.argv.slice(2) });
     const slot: Slot = { index, worker, state: "starting" };
     this.#slots.push(slot);
     worker.on("message", (message: unknown) => this.#onMessage(slot, message));

@@ -18,7 +18,7 @@ import type { SliceBuffer } from "../../src/arena.ts";
 import { D } from "../../src/layout.ts";
 import { HttpRequest } from "../../src/request.ts";
 import { HeadWriter } from "../../src/response.ts";
-import { core, detachedBody, typical } from "./fixtures.ts";
+import { core, detachedBody, probe, typical } from "./fixtures.ts";
 
 const url = "http://127.0.0.1:3000/users/42?fields=name";
 const wrkHeaders: [string, string][] = [["Host", "127.0.0.1:3000"]];
@@ -97,7 +97,7 @@ function resettable(bytes: Uint8Array): () => HttpRequest {
   const mem = new Uint8Array(slabSize);
   mem.set(bytes);
   const out = new Int32Array(16);
-  if (core.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out) <= 0) throw new Error("fixture does not parse");
+  if (probe.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out) <= 0) throw new Error("fixture does not parse");
   const heads = new HeadWriter();
   heads.tick(Date.now());
   const req = new HttpRequest({ arena: { core, srv: 0 as never, mem, memBuf: Buffer.from(mem.buffer) as SliceBuffer, slabSize }, heads, body: detachedBody, server: {} as never, ws: null });

@@ -7,6 +7,7 @@ import { D } from "../../src/layout.ts";
 import { HttpRequest } from "../../src/request.ts";
 import { HeadWriter } from "../../src/response.ts";
 import { loadCore } from "../../src/ffi.ts";
+import { loadProbe } from "./probe.ts";
 import type { SliceBuffer } from "../../src/arena.ts";
 import type { BodyHost } from "../../src/body.ts";
 
@@ -40,6 +41,8 @@ export const pipelined = (() => {
 
 /** The compiled core. */
 export const core = loadCore();
+/** The scanner's benchmark entry points (c/probe.c). */
+export const probe = loadProbe();
 
 /** The body host of a request that belongs to no server (its bodies arrive whole). */
 export const detachedBody: BodyHost = { core, srv: () => null, poke() {}, pump() {}, wait() {} };
@@ -49,7 +52,7 @@ export function detachedRequest(bytes: Uint8Array, slabSize = 16384): HttpReques
   const mem = new Uint8Array(slabSize);
   mem.set(bytes);
   const out = new Int32Array(16);
-  const r = core.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out);
+  const r = probe.fh_scan_probe(mem, bytes.length, 1 << 20, 1 << 24, out);
   if (r <= 0) throw new Error(`fixture does not parse: ${r}`);
   const heads = new HeadWriter();
   heads.tick(Date.now());

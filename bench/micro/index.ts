@@ -8,7 +8,7 @@
  *   bun bench/micro/index.ts --smoke  # each body run 200 times, no timing (CI)
  */
 import { bench as mitataBench, do_not_optimize, group, run, summary } from "mitata";
-import { core, detachedRequest, longHeaders, pipelined, typical } from "./fixtures.ts";
+import { detachedRequest, longHeaders, pipelined, probe, typical } from "./fixtures.ts";
 
 const smoke = process.argv.includes("--smoke");
 const smokeNames: string[] = [];
@@ -29,26 +29,26 @@ const LOOP = 1000;
 group("scanner, per request", () => {
   summary(() => {
     bench("typical, through FFI (one call per request)", () => {
-      do_not_optimize(core.fh_scan_probe(typical, typical.length, 8192, 1 << 24, out));
+      do_not_optimize(probe.fh_scan_probe(typical, typical.length, 8192, 1 << 24, out));
     });
     bench("long headers, through FFI", () => {
-      do_not_optimize(core.fh_scan_probe(longHeaders, longHeaders.length, 8192, 1 << 24, out));
+      do_not_optimize(probe.fh_scan_probe(longHeaders, longHeaders.length, 8192, 1 << 24, out));
     });
     bench(`typical, C alone (÷${LOOP})`, () => {
-      do_not_optimize(core.fh_scan_loop(typical, typical.length, LOOP));
+      do_not_optimize(probe.fh_scan_loop(typical, typical.length, LOOP));
     });
     bench(`long headers, C alone (÷${LOOP})`, () => {
-      do_not_optimize(core.fh_scan_loop(longHeaders, longHeaders.length, LOOP));
+      do_not_optimize(probe.fh_scan_loop(longHeaders, longHeaders.length, LOOP));
     });
     bench(`pipelined ×16, C alone (÷${LOOP * 16})`, () => {
-      do_not_optimize(core.fh_scan_loop(pipelined, pipelined.length, LOOP));
+      do_not_optimize(probe.fh_scan_loop(pipelined, pipelined.length, LOOP));
     });
   });
 });
 
 group("FFI", () => {
   bench("one JS→C round trip (fh_noop)", () => {
-    do_not_optimize(core.fh_noop(1));
+    do_not_optimize(probe.fh_noop(1));
   });
 });
 

@@ -9,7 +9,6 @@
  * refused with 426 and `Sec-WebSocket-Version: 13` (§4.4).
  * @module
  */
-import { createHash } from "node:crypto";
 
 /** RFC 6455 §1.3: appended to the key before hashing. */
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -62,5 +61,5 @@ export function checkUpgrade(req: UpgradeRequest): UpgradeOffer | "version" | nu
 
 /** The Sec-WebSocket-Accept for a key (§4.2.2): base64 of SHA-1 of key + GUID. */
 export function acceptKey(key: string): string {
-  return createHash("sha1").update(key + GUID).digest("base64");
+  return new Bun.CryptoHasher("sha1").update(key + GUID).digest("base64");
 }
