@@ -17,8 +17,8 @@ import { cpus, loadavg, release } from "node:os";
 import { join } from "node:path";
 import { parseArgs, USAGE, type Options } from "./lib/args.ts";
 import { ensureWrk, runLoad, stopLoad, toolFor, toolVersion, type Tool } from "./lib/loadgen.ts";
-import { alive, cpuSeconds, machineBusySeconds, peakRssKiB, resetPeakRss } from "./lib/proc.ts";
-import { formatMarkdown, formatTable, fmtInt, fmtMs, fmtMsUnit, summarize, type CaseResult, type RunRecord } from "./lib/results.ts";
+import { alive, cpuTimes, machineBusySeconds, peakRssKiB, resetPeakRss } from "./lib/proc.ts";
+import { formatMarkdown, formatTable, fmtInt, fmtMs, fmtMsUnit, fmtUs, summarize, type CaseResult, type RunRecord } from "./lib/results.ts";
 import { allScenarios, fdLimitFor, type Scenario } from "./lib/scenarios.ts";
 import { ServerProcess } from "./lib/server-process.ts";
 import { SERVERS, toolVersions, type ServerDef } from "./lib/servers.ts";
@@ -132,22 +132,27 @@ async function measureRun(server: ServerProcess, sc: Scenario, opts: Options, to
   const rssReset = resetPeakRss(server.pid);
   if (!rssReset && i === 1) log("    (could not reset VmHWM through clear_refs: peak RSS is since server start)");
   await server.loopHealth(); // closes the previous window, opens this run's
-  const cpu0 = cpuSeconds(server.pid);
+  const cpu0 = cpuTimes(server.pid);
   const busy0 = machineBusySeconds();
   const t0 = performance.now();
   const load = await runLoad({ tool, port: server.port, scenario: sc, seconds: opts.duration, cpu: opts.clientCpu });
   const t1 = performance.now();
-  const cpu1 = cpuSeconds(server.pid);
+  const cpu1 = cpuTimes(server.pid);
   const busy1 = machineBusySeconds();
   const rss = peakRssKiB(server.pid);
   const timer = await server.loopHealth();
   if (!alive(server.pid)) throw new Error(`server exited during run ${i} (code ${server.exitCode})`);
   const wall = (t1 - t0) / 1000;
-  const serverCpuPct = cpu0 !== null && cpu1 !== null ? (100 * (cpu1 - cpu0)) / wall : null;
+  const cpu = cpu0 !== null && cpu1 !== null ? { user: cpu1.user - cpu0.user, sys: cpu1.sys - cpu0.sys } : null;
+  const serverCpuPct = cpu !== null ? (100 * (cpu.user + cpu.sys)) / wall : null;
+  // Per request: the CPU the server used over the run (its answers to wrk's requests), in µs.
+  const perReq = (x: number) => (load.requests > 0 ? (x * 1e6) / load.requests : null);
   const busyPct = busy0 !== null && busy1 !== null ? (100 * (busy1 - busy0)) / wall : null;
   return {
     load,
     serverCpuPct,
+    serverUserUsPerReq: cpu === null ? null : perReq(cpu.user),
+    serverSysUsPerReq: cpu === null ? null : perReq(cpu.sys),
     otherCpuPct:
       busyPct !== null && serverCpuPct !== null && load.clientCpuPct !== null ? Math.max(0, busyPct - serverCpuPct - load.clientCpuPct) : null,
     peakRssMiB: rss === null ? null : rss / 1024,
@@ -193,7 +198,7 @@ async function runCase(def: ServerDef, sc: Scenario, opts: Options, tool: Tool, 
       const errText = load.errors ? `  errors ${load.errors} ${JSON.stringify(load.errorDetail)}` : "";
       log(
         `    run ${i}/${opts.runs}: ${fmtInt(load.reqPerSec).padStart(9)} req/s  p50 ${fmtMsUnit(load.p50Ms)}  p99 ${fmtMsUnit(load.p99Ms)}` +
-          `  cpu ${run!.serverCpuPct?.toFixed(0) ?? "?"}%  rss ${run!.peakRssMiB?.toFixed(1) ?? "?"} MiB${timerText}${errText}${otherText}  ${eta.left()}`,
+          `  cpu ${run!.serverCpuPct?.toFixed(0) ?? "?"}% ${fmtUs(run!.serverUserUsPerReq, run!.serverSysUsPerReq)} µs/req  rss ${run!.peakRssMiB?.toFixed(1) ?? "?"} MiB${timerText}${errText}${otherText}  ${eta.left()}`,
       );
     }
   } catch (err) {

@@ -21,12 +21,18 @@ export function clockTicks(): number {
 
 /** utime + stime of process pid in seconds, or null if it is gone. */
 export function cpuSeconds(pid: number): number | null {
+  const t = cpuTimes(pid);
+  return t === null ? null : t.user + t.sys;
+}
+
+/** User and system CPU time of a process so far, in seconds, or null if it is gone. */
+export function cpuTimes(pid: number): { user: number; sys: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (Number(rest[11]) + Number(rest[12])) / clockTicks();
+    return { user: Number(rest[11]) / clockTicks(), sys: Number(rest[12]) / clockTicks() };
   } catch {
     return null;
   }

@@ -9,6 +9,9 @@ export interface RunRecord {
   load: LoadResult;
   /** Server CPU over the run, % of one core. */
   serverCpuPct: number | null;
+  /** Server CPU per request over the run (user, system), µs: what tells servers apart where the load generator caps req/s. */
+  serverUserUsPerReq: number | null;
+  serverSysUsPerReq: number | null;
   /** Server peak RSS during the run (VmHWM), MiB. */
   peakRssMiB: number | null;
   timer: LoopHealth | null;
@@ -28,6 +31,10 @@ export interface Summary {
   p99Ms: number | null;
   peakRssMiB: number | null;
   serverCpuPct: number | null;
+  /** Medians of the runs' user, system and total CPU per request, µs. */
+  userUsPerReq: number | null;
+  sysUsPerReq: number | null;
+  cpuUsPerReq: number | null;
   timerMaxMs: number | null;
   timerP99Ms: number | null;
   clientCpuPct: number | null;
@@ -58,6 +65,11 @@ export function summarize(runs: RunRecord[]): Summary | null {
     p99Ms: median(pick((r) => r.load.p99Ms)),
     peakRssMiB: median(pick((r) => r.peakRssMiB)),
     serverCpuPct: median(pick((r) => r.serverCpuPct)),
+    userUsPerReq: median(pick((r) => r.serverUserUsPerReq ?? null)),
+    sysUsPerReq: median(pick((r) => r.serverSysUsPerReq ?? null)),
+    cpuUsPerReq: median(
+      pick((r) => (r.serverUserUsPerReq == null || r.serverSysUsPerReq == null ? null : r.serverUserUsPerReq + r.serverSysUsPerReq)),
+    ),
     timerMaxMs: median(pick((r) => r.timer?.maxMs ?? null)),
     timerP99Ms: median(pick((r) => r.timer?.p99Ms ?? null)),
     clientCpuPct: median(pick((r) => r.load.clientCpuPct)),
@@ -78,6 +90,13 @@ export function fmtMs(x: number | null): string {
   if (x < 10) return `${x.toFixed(2)}`;
   if (x < 100) return `${x.toFixed(1)}`;
   return `${Math.round(x)}`;
+}
+
+/** CPU per request as "total (user + sys)" µs, or "—". */
+export function fmtUs(user: number | null | undefined, sys: number | null | undefined): string {
+  if (user == null || sys == null) return "—";
+  const f = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+  return `${f(user + sys)} (${f(user)}+${f(sys)})`;
 }
 
 /** A latency with its unit, or "—". */
@@ -109,13 +128,14 @@ export interface TableOpts {
 /** The console table: one block per scenario, one row per server. */
 export function formatTable(cases: CaseResult[], scenarios: { id: string; label: string }[], opts: TableOpts): string {
   const out: string[] = [];
-  const head = ["server", "req/s", "vs Bun", "vs C", "p50 ms", "p99 ms", "RSS MiB", "CPU %", "timer p99/max ms", "gen CPU %", "other %", "errors"];
-  const right = [false, true, true, true, true, true, true, true, true, true, true, true];
+  const head = ["server", "req/s", "vs Bun", "vs C", "p50 ms", "p99 ms", "RSS MiB", "CPU %", "CPU µs/req (user+sys)", "vs C", "timer p99/max ms", "gen CPU %", "other %", "errors"];
+  const right = [false, true, true, true, true, true, true, true, true, true, true, true, true, true];
   for (const sc of scenarios) {
     const rows = cases.filter((c) => c.scenario === sc.id);
     if (rows.length === 0) continue;
     const bun = rows.find((c) => c.server === "bun-serve")?.summary?.reqPerSec ?? null;
     const cl = rows.find((c) => c.server === "c-limit")?.summary?.reqPerSec ?? null;
+    const clUs = rows.find((c) => c.server === "c-limit")?.summary?.cpuUsPerReq ?? null;
     const tools = [...new Set(rows.map((r) => r.tool).filter(Boolean))].join("+") || "—";
     out.push(`${sc.id}: ${sc.label}  [${tools}, median of ${opts.runs} x ${opts.duration} s]`);
     const body = rows.map((c) => {
@@ -131,6 +151,8 @@ export function formatTable(cases: CaseResult[], scenarios: { id: string; label:
         fmtMs(s.p99Ms),
         s.peakRssMiB === null ? "—" : s.peakRssMiB.toFixed(1),
         s.serverCpuPct === null ? "—" : s.serverCpuPct.toFixed(0),
+        fmtUs(s.userUsPerReq, s.sysUsPerReq),
+        fmtRatio(s.cpuUsPerReq ?? null, clUs),
         timer,
         s.clientCpuPct === null ? "—" : s.clientCpuPct.toFixed(0),
         s.otherCpuPct === null || s.otherCpuPct === undefined ? "—" : s.otherCpuPct.toFixed(0),
@@ -150,19 +172,20 @@ export function formatTable(cases: CaseResult[], scenarios: { id: string; label:
 
 /** The same table as GitHub Markdown, for pasting into notes. */
 export function formatMarkdown(cases: CaseResult[], scenarios: { id: string; label: string }[]): string {
-  const out = ["| scenario | server | req/s | vs Bun.serve | vs C limit | p50 ms | p99 ms | peak RSS MiB | server CPU % | timer p99 / max ms | other CPU % | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
+  const out = ["| scenario | server | req/s | vs Bun.serve | vs C limit | p50 ms | p99 ms | peak RSS MiB | server CPU % | server CPU µs/req (user+sys) | vs C limit | timer p99 / max ms | other CPU % | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"];
   for (const sc of scenarios) {
     const rows = cases.filter((c) => c.scenario === sc.id);
     const bun = rows.find((c) => c.server === "bun-serve")?.summary?.reqPerSec ?? null;
     const cl = rows.find((c) => c.server === "c-limit")?.summary?.reqPerSec ?? null;
+    const clUs = rows.find((c) => c.server === "c-limit")?.summary?.cpuUsPerReq ?? null;
     for (const c of rows) {
       const s = c.summary;
       if (!s) {
-        out.push(`| ${sc.id} | ${c.serverLabel} | failed: ${(c.error ?? "").split("\n")[0]} | | | | | | | | | |`);
+        out.push(`| ${sc.id} | ${c.serverLabel} | failed: ${(c.error ?? "").split("\n")[0]} | | | | | | | | | | | |`);
         continue;
       }
       const timer = s.timerMaxMs === null ? "—" : `${fmtMs(s.timerP99Ms)} / ${fmtMs(s.timerMaxMs)}`;
-      out.push(`| ${sc.id} | ${c.serverLabel} | ${fmtInt(s.reqPerSec)} | ${fmtRatio(s.reqPerSec, bun)} | ${fmtRatio(s.reqPerSec, cl)} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${s.peakRssMiB?.toFixed(1) ?? "—"} | ${s.serverCpuPct?.toFixed(0) ?? "—"} | ${timer} | ${s.otherCpuPct?.toFixed(0) ?? "—"} | ${fmtInt(s.errors)} |`);
+      out.push(`| ${sc.id} | ${c.serverLabel} | ${fmtInt(s.reqPerSec)} | ${fmtRatio(s.reqPerSec, bun)} | ${fmtRatio(s.reqPerSec, cl)} | ${fmtMs(s.p50Ms)} | ${fmtMs(s.p99Ms)} | ${s.peakRssMiB?.toFixed(1) ?? "—"} | ${s.serverCpuPct?.toFixed(0) ?? "—"} | ${fmtUs(s.userUsPerReq, s.sysUsPerReq)} | ${fmtRatio(s.cpuUsPerReq ?? null, clUs)} | ${timer} | ${s.otherCpuPct?.toFixed(0) ?? "—"} | ${fmtInt(s.errors)} |`);
     }
   }
   return out.join("\n");
