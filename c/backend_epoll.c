@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -99,7 +100,11 @@ static int fh_backend_del(fh_backend *b, int fd, int old_mask) {
 static int fh_backend_poll(fh_backend *b, fh_event *out, int max, int timeout_ms) {
     int i, n;
     if (max > b->max_events) max = b->max_events;
-    n = epoll_wait(b->epfd, b->events, max, timeout_ms);
+    /* By syscall() on the loop's polls (glibc's epoll_wait is a cancellation
+     * point: see net.c); epoll_pwait with no mask is epoll_wait, and the only
+     * one arm64 has. */
+    n = timeout_ms == 0 ? (int)syscall(SYS_epoll_pwait, b->epfd, b->events, max, 0, NULL, (size_t)8)
+                        : epoll_wait(b->epfd, b->events, max, timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
         uint32_t e = b->events[i].events;

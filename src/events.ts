@@ -90,11 +90,13 @@ export class CoreEvents {
     else run(conn, sp.fn, mode);
   }
 
-  /** Takes every event the core has queued and acts on each. */
-  pump(core: Core, srv: Pointer): void {
+  /** Takes every event the core has queued and acts on each; returns how many there were. */
+  pump(core: Core, srv: Pointer): number {
     const ev = this.#ev;
+    let taken = 0;
     for (;;) {
       const n = core.fh_events_take(srv, ev, EVENTS);
+      taken += n;
       for (let k = 0; k < n; k++) {
         const e = k * EV_SIZE;
         const type = ev[e]!;
@@ -147,6 +149,7 @@ export class CoreEvents {
       }
       if (n < EVENTS) break;
     }
+    return taken;
   }
 }
 

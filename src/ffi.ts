@@ -31,7 +31,7 @@ const symbols = {
   fh_stats: { args: ["ptr", "ptr"], returns: "void" },
   fh_start: { args: ["ptr", "function"], returns: "i32" },
   fh_arm: { args: ["ptr"], returns: "i32" },
-  fh_poll: { args: ["ptr"], returns: "i32" },
+  fh_poll: { args: ["ptr", "i32"], returns: "i32" },
   fh_flush: { args: ["ptr", "i32", "i32"], returns: "i32" },
   fh_respond_status: { args: ["ptr", "i32", "i32", "i32", "i32", "i32"], returns: "i32" },
   fh_respond: {

@@ -4,8 +4,9 @@
  *
  * C does the I/O. {@link Loop.drain} polls it without blocking, runs each
  * ready request's handler, has each response placed (src/place.ts) and
- * flushes once per batch. It polls a little longer before it sleeps (cheap,
- * and it spares a wake-up per request at low concurrency), and it hands
+ * flushes once per batch. It polls a little longer before it sleeps (the
+ * core polls IDLE_POLLS times in one call: cheap, and it spares a wake-up per
+ * request at low concurrency), and it hands
  * control back to Bun's event loop every couple of milliseconds under load,
  * so timers, promises and signals keep running: also in the middle of a
  * batch (the clock is read every 32 requests), after flushing the answers
@@ -33,7 +34,7 @@ import type { ResolvedWebSocket } from "./ws/types.ts";
 
 /** Requests one poll may return. */
 export const BATCH = 1024;
-/** Empty polls before JavaScript goes to sleep. */
+/** Empty polls before JavaScript goes to sleep: made by the core in one call (fh_poll's `spins`). */
 const IDLE_POLLS = 100;
 /** Longest stretch of draining before yielding to Bun's event loop, in ms. */
 const SLICE_MS = 2;
@@ -60,12 +61,6 @@ export class Loop {
   /** The batch being run: its rows (0: none; the core is polled for the next), and the first row not yet run. */
   #rows = 0;
   #next = 0;
-  /**
-   * Empty polls in a row, across drains: the count that sends the loop to sleep is kept when a
-   * slice ends, so that polls slow enough (strace, a loaded VM) to use up a slice before
-   * IDLE_POLLS empty ones still get there, instead of rescheduling forever at 100% CPU.
-   */
-  #idle = 0;
   /** A graceful stop asked for while a batch was unfinished: told to the core once the batch is done. */
   #stopLater = false;
 
@@ -179,7 +174,7 @@ export class Loop {
       for (;;) {
         let n = this.#rows;
         if (n === 0) {
-          n = core.fh_poll(srv);
+          n = core.fh_poll(srv, IDLE_POLLS);
           if (n > 0) {
             this.#rows = n;
             this.#next = 0;
@@ -188,7 +183,6 @@ export class Loop {
         if (n > 0) {
           const done = this.#batch(core, srv, deadline);
           if (this.#trace !== null) this.#trace.take(srv);
-          this.#idle = 0;
           if (!done) {
             // Out of time mid-batch: what ran is flushed; the rest runs after Bun's event loop has had its turn.
             if (this.#events.active) this.#events.pump(core, srv);
@@ -196,15 +190,13 @@ export class Loop {
             return;
           }
         }
-        if (this.#events.active) this.#events.pump(core, srv);
-        if (n > 0) {
-        } else if (n < 0) {
+        // Events (a body's bytes, a stream's drain) came with no request: poll again, which spins.
+        const events = this.#events.active ? this.#events.pump(core, srv) : 0;
+        if (n < 0) {
           console.error(`fasthttp: poll failed: ${describeError(n)}`);
           break;
-        } else if (++this.#idle >= IDLE_POLLS) {
-          this.#idle = 0;
-          break;
         }
+        if (n === 0 && events === 0) break; // IDLE_POLLS polls found nothing: sleep
         if (performance.now() >= deadline) {
           this.schedule();
           return;

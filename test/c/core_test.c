@@ -239,7 +239,7 @@ static int poll_rows(fh_server *s) {
     int64_t end = fh_now_ms() + 1000;
     int n;
     do {
-        n = fh_poll(s);
+        n = fh_poll(s, 0);
         if (n != 0) return n;
         usleep(1000);
     } while (fh_now_ms() < end);
@@ -250,7 +250,7 @@ static int poll_rows(fh_server *s) {
 static void poll_some(fh_server *s, int times) {
     int k;
     for (k = 0; k < times; k++) {
-        (void)fh_poll(s);
+        (void)fh_poll(s, 0);
         usleep(1000);
     }
 }
@@ -482,7 +482,7 @@ static void case_one_request(void) {
     int cl, fd = pair_new(s, &cl), n;
     fh_conn *c = conn_of(s, fd);
     CHECK_STATE(s, fd, FH_READING);
-    CHECK_EQ(fh_poll(s), 0);
+    CHECK_EQ(fh_poll(s, 0), 0);
     CHECK_STATE(s, fd, FH_READING);
     cl_sends(cl, GET("/one"));
     n = poll_rows(s);
@@ -510,7 +510,7 @@ static void case_one_request(void) {
         CHECK_EQ(s->pool.in_use, 0);
         c = conn_of(s, fd);
         CHECK(c != NULL && c->rbuf == NULL && c->rlen == 0); /* an idle connection keeps no buffer */
-        CHECK_EQ(fh_poll(s), 0);
+        CHECK_EQ(fh_poll(s, 0), 0);
         CHECK_STATE(s, fd, FH_READING);
     }
     /* The same connection serves a second request. */
@@ -559,7 +559,7 @@ static void case_pipelined(void) {
         respond_async(s, &r[2], OK_BODY("c"));
         CHECK_QLEN(s, fd, 3); /* waits behind 0 and 1 */
         CHECK_QUIET(cl, 10);
-        CHECK_EQ(fh_poll(s), 0);
+        CHECK_EQ(fh_poll(s, 0), 0);
         respond_async(s, &r[0], OK_BODY("a"));
         CHECK_QLEN(s, fd, 2);
         CHECK_RECV(cl, OK_BODY("a"));
@@ -599,7 +599,7 @@ static void case_stop_pipelined(void) {
         CHECK_EQ(s->pool.in_use, 0);
     }
     close(cl);
-    (void)fh_poll(s);
+    (void)fh_poll(s, 0);
     CHECK_EQ(s->nconns, 0);
     fh_destroy(s);
 }
@@ -625,7 +625,7 @@ static void case_connection_close(void) {
         CHECK_EQ(s->pool.in_use, 0);
     }
     close(cl);
-    (void)fh_poll(s);
+    (void)fh_poll(s, 0);
     CHECK_CLOSED(s, fd);
     CHECK_EQ(s->nlinger, 0);
     CHECK_EQ(s->nconns, 0);
@@ -702,18 +702,18 @@ static void case_framing_error(void) {
         CHECK_STATE(s, fd, FH_LINGERING);
     }
     close(cl);
-    (void)fh_poll(s);
+    (void)fh_poll(s, 0);
     CHECK_CLOSED(s, fd);
 
     /* Alone: answered during the poll itself. */
     fd = pair_new(s, &cl);
     cl_sends(cl, "GARBAGE\r\n\r\n");
-    CHECK_EQ(fh_poll(s), 0);
+    CHECK_EQ(fh_poll(s, 0), 0);
     CHECK_RECV(cl, ERR400);
     CHECK_EOF(cl);
     CHECK_STATE(s, fd, FH_LINGERING);
     close(cl);
-    (void)fh_poll(s);
+    (void)fh_poll(s, 0);
     CHECK_CLOSED(s, fd);
     CHECK_EQ(s->pool.in_use, 0);
     fh_destroy(s);
@@ -726,12 +726,12 @@ static void case_continue(void) {
     int cl, fd = pair_new(s, &cl), n;
     static const char head[] = "POST /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
     cl_sends(cl, head);
-    CHECK_EQ(fh_poll(s), 0);
+    CHECK_EQ(fh_poll(s, 0), 0);
     CHECK_RECV(cl, "HTTP/1.1 100 Continue\r\n\r\n");
     CHECK_QUIET(cl, 10);
     CHECK_STATE(s, fd, FH_READING);
     CHECK_QLEN(s, fd, 0);
-    CHECK_EQ(fh_poll(s), 0);
+    CHECK_EQ(fh_poll(s, 0), 0);
     CHECK_QUIET(cl, 10); /* only once */
     cl_sends(cl, "hello");
     n = poll_rows(s);
@@ -892,7 +892,7 @@ static void case_half_close(void) {
         respond_async(s, &r, OK_BODY("h"));
         CHECK_RECV(cl, OK_BODY("h"));
         CHECK_EOF(cl);
-        (void)fh_poll(s);
+        (void)fh_poll(s, 0);
         CHECK_CLOSED(s, fd);
         CHECK_EQ(s->pool.in_use, 0);
         CHECK_NO_EVENTS(s);
@@ -994,7 +994,7 @@ static void case_stream_nobufs(void) {
             ssize_t m = recv(cl, got + have, total - 5 - have, MSG_DONTWAIT);
             int32_t ev[FH_EV_SIZE];
             if (m > 0) have += (size_t)m;
-            (void)fh_poll(s);
+            (void)fh_poll(s, 0);
             while (fh_events_take(s, ev, 1) == 1)
                 if (ev[0] == FH_EV_DRAIN && ev[1] == r.fd && ev[3] == r.seq) drained++;
         }
@@ -1052,7 +1052,7 @@ static void case_takeover(void) {
         /* More bytes from the client: FH_EV_DATA again, nothing parsed as HTTP. */
         cl_sends(cl, GET("/not-http"));
         poll_some(s, 2);
-        CHECK_EQ(fh_poll(s), 0);
+        CHECK_EQ(fh_poll(s, 0), 0);
         /* At least one FH_EV_DATA (the core may read one client write in
          * more than one piece and say so each time), nothing else. */
         CHECK_EVENT(s, FH_EV_DATA, &r);
@@ -1068,7 +1068,7 @@ static void case_takeover(void) {
         CHECK_EOF(cl);
         CHECK_EQ(fh_raw_take(s, r.fd, r.gen, buf, sizeof(buf)), -EPIPE);
         close(cl);
-        (void)fh_poll(s);
+        (void)fh_poll(s, 0);
         CHECK_CLOSED(s, fd);
         /* The connection is gone: the core says so (FH_EV_CLOSED) even though
          * its taker ended it; at most once, nothing else. */
@@ -1121,11 +1121,11 @@ static void case_write_blocking(void) {
         while (have < total && fh_now_ms() < end) {
             ssize_t m = recv(cl, got + have, total - have, MSG_DONTWAIT);
             if (m > 0) have += (size_t)m;
-            (void)fh_poll(s);
+            (void)fh_poll(s, 0);
         }
         CHECK_EQ(have, total);
         CHECK(have == total && memcmp(got, want, total) == 0);
-        (void)fh_poll(s);
+        (void)fh_poll(s, 0);
         CHECK_STATE(s, fd, FH_READING);
         CHECK_QLEN(s, fd, 0);
         CHECK(conn_of(s, fd) != NULL && !conn_of(s, fd)->blocked);
