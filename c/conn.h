@@ -175,6 +175,7 @@ typedef struct fh_server {
     fh_pool pool;
     uint8_t *rbuf; /* the loop's receive buffer: parsed in place, never kept across polls */
     size_t rbuf_cap;
+    uint8_t *gather; /* FH_GATHER_MAX bytes: a connection's small answers copied into one send (queue.c) */
     fh_ref *ready; /* connections with buffered bytes to parse first */
     int nready, ready_cap;
     fh_ref *ready_spare;
@@ -217,6 +218,12 @@ typedef struct fh_server {
 #define FH_ACCEPT_PAUSE_MS 100
 #define FH_ACCEPT_BATCH 64
 #define FH_IOV_MAX 64
+/* Several ready answers of a connection that come to at most FH_GATHER_MAX
+ * bytes, FH_GATHER_EACH on average, are copied into one buffer and sent as
+ * one (sendto), not as an iovec each: pipelined answers are small, and the
+ * kernel's cost per iovec is not; bigger ones are not worth the copy. */
+#define FH_GATHER_MAX 16384
+#define FH_GATHER_EACH 512
 #define FH_RECV_BUFFER (64 * 1024) /* the loop's receive buffer */
 #define FH_RAW_BUFFER 4096         /* what a taken-over connection reads ahead of its taker */
 /* A stream or takeover buffers at most this much that the socket has not

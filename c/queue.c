@@ -6,7 +6,7 @@
  * leave from the head in request order: a place whose answer has not come
  * (an async handler) holds back the ones behind it. The core's own answers
  * (answers.c) are places too. fh_conn_flush writes the ready places at the
- * head, several per sendmsg; streams, takeovers and files are written by
+ * head, several per sendmsg (small ones copied into one buffer); streams, takeovers and files are written by
  * fh_flush_special. Nothing else in the core sends bytes.
  */
 
@@ -310,6 +310,18 @@ static void fh_conn_flush(fh_server *s, fh_conn *c) {
         if (i == 0) break;
         w = 0;
         if (total > 0) {
+            if (n > 1 && total <= FH_GATHER_MAX && total <= (size_t)n * FH_GATHER_EACH) {
+                /* Small answers (pipelined ones): one buffer, one sendto. */
+                uint32_t j;
+                size_t at = 0;
+                for (j = 0; j < n; j++) {
+                    memcpy(s->gather + at, iov[j].iov_base, iov[j].iov_len);
+                    at += iov[j].iov_len;
+                }
+                iov[0].iov_base = s->gather;
+                iov[0].iov_len = total;
+                n = 1;
+            }
             w = fh_sendv(c->fd, iov, (int)n);
             if (w == -EAGAIN || w == -EWOULDBLOCK) {
                 c->blocked = 1;

@@ -49,7 +49,8 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
     s->events = calloc((size_t)batch, sizeof(fh_event));
     s->rbuf_cap = FH_RECV_BUFFER;
     s->rbuf = malloc(s->rbuf_cap);
-    if (s->desc == NULL || s->events == NULL || s->rbuf == NULL) rc = -ENOMEM;
+    s->gather = malloc(FH_GATHER_MAX);
+    if (s->desc == NULL || s->events == NULL || s->rbuf == NULL || s->gather == NULL) rc = -ENOMEM;
     if (rc == 0) rc = fh_pool_init(&s->pool, (size_t)slab_size, slab_cap);
     s->pool.poison = poison;
     if (rc == 0) {
@@ -78,6 +79,7 @@ fh_server *fh_server_create(const char *host, int port, int backlog, int max_hea
         free(s->desc);
         free(s->events);
         free(s->rbuf);
+        free(s->gather);
         free(s);
         return NULL;
     }
@@ -220,6 +222,7 @@ void fh_destroy(fh_server *s) {
     free(s->wslabs);
     free(s->conns);
     free(s->rbuf);
+    free(s->gather);
     free(s->ready);
     free(s->ready_spare);
     free(s->dirty);
