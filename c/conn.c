@@ -13,6 +13,12 @@ static int64_t fh_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t fh_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static fh_conn *fh_lookup(fh_server *s, int fd, uint32_t gen) {
     fh_conn *c;
     if (fd < 0 || fd >= s->conns_cap) return NULL;

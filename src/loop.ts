@@ -5,7 +5,7 @@
  * C does the I/O. {@link Loop.drain} polls it without blocking, runs each
  * ready request's handler, has each response placed (src/place.ts) and
  * flushes once per batch. It polls a little longer before it sleeps (the
- * core polls IDLE_POLLS times in one call: cheap, and it spares a wake-up per
+ * core polls on for SPIN_US in one call: cheap, and it spares a wake-up per
  * request at low concurrency), and it hands
  * control back to Bun's event loop every couple of milliseconds under load,
  * so timers, promises and signals keep running: also in the middle of a
@@ -34,8 +34,12 @@ import type { ResolvedWebSocket } from "./ws/types.ts";
 
 /** Requests one poll may return. */
 export const BATCH = 1024;
-/** Empty polls before JavaScript goes to sleep: made by the core in one call (fh_poll's `spins`). */
-const IDLE_POLLS = 100;
+/**
+ * How long the core polls on, when nothing is ready, before JavaScript goes to sleep, in µs
+ * (fh_poll's `spin_us`): about what the hundred empty polls from JavaScript it replaces took, and
+ * more than a client on the same machine takes to answer a response with its next request.
+ */
+const SPIN_US = 50;
 /** Longest stretch of draining before yielding to Bun's event loop, in ms. */
 const SLICE_MS = 2;
 /** Rows run between two looks at the clock within a batch (a power of two). */
@@ -174,7 +178,7 @@ export class Loop {
       for (;;) {
         let n = this.#rows;
         if (n === 0) {
-          n = core.fh_poll(srv, IDLE_POLLS);
+          n = core.fh_poll(srv, SPIN_US);
           if (n > 0) {
             this.#rows = n;
             this.#next = 0;
@@ -196,7 +200,7 @@ export class Loop {
           console.error(`fasthttp: poll failed: ${describeError(n)}`);
           break;
         }
-        if (n === 0 && events === 0) break; // IDLE_POLLS polls found nothing: sleep
+        if (n === 0 && events === 0) break; // nothing came for SPIN_US: sleep
         if (performance.now() >= deadline) {
           this.schedule();
           return;

@@ -1,6 +1,6 @@
 /**
  * The loop sleeps when idle, however slow a poll is. It drains in slices of
- * a few milliseconds and arms the core's wake-up after 100 empty polls (made by the core in one fh_poll call since the spin moved to C); a
+ * a few milliseconds and arms the core's wake-up after 100 empty polls (now: after the core has polled for 50 µs in one fh_poll call); a
  * poll that costs more than the slice allows (strace, a loaded VM) used to
  * end every slice before the hundredth empty poll, so the loop rescheduled
  * itself forever and an idle server spun at 100% CPU. Polls are slowed here
