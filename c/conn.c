@@ -7,17 +7,13 @@
  * happens to this connection next" is answered here and nowhere else.
  */
 
-static int64_t fh_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t fh_now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static int64_t fh_now_ms(void) { return fh_now_us() / 1000; }
 
 static fh_conn *fh_lookup(fh_server *s, int fd, uint32_t gen) {
     fh_conn *c;

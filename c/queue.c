@@ -6,8 +6,9 @@
  * leave from the head in request order: a place whose answer has not come
  * (an async handler) holds back the ones behind it. The core's own answers
  * (answers.c) are places too. fh_conn_flush writes the ready places at the
- * head, several per sendmsg (small ones copied into one buffer); streams, takeovers and files are written by
- * fh_flush_special. Nothing else in the core sends bytes.
+ * head, several per sendmsg (small ones copied into one buffer); streams,
+ * takeovers and files are written by fh_flush_special. Nothing else in the
+ * core sends bytes.
  */
 
 /* The ring's capacity is a power of two: a mask, not a division (TinyCC emits
