@@ -6,6 +6,7 @@
 import type { HttpRequest } from "./request.ts";
 import type { UpgradeOptions } from "./ws/hub.ts";
 import type { WebSocketHandler } from "./ws/types.ts";
+import type { RawRoutes, Routes } from "./routes/types.ts";
 
 /**
  * A request handler: the response bytes, a promise of them, or a throw (500).
@@ -109,8 +110,12 @@ export interface WorkerInfo {
   data: unknown;
 }
 
-/** Options of {@link newServer}. `S` is the per-worker state type (see `makeState`). */
-export interface ServerConfig<S = void> {
+/**
+ * Options of {@link newServer}. `S` is the per-worker state type (see
+ * `makeState`); `R` the route paths (inferred from `routes`, so that
+ * `req.params` is typed from each path, as with Bun.serve).
+ */
+export interface ServerConfig<S = void, R extends string = string> {
   /**
    * Handles every request. Bytes starting with `HTTP/` are sent as they are; other bytes are the body of a `200 OK`.
    * Give either `handler` or `fetch`.
@@ -118,9 +123,19 @@ export interface ServerConfig<S = void> {
   handler?: Handler<S>;
   /**
    * A web-standard app instead of `handler`: `fetch: app.fetch` serves a Hono app (src/adapter/; README "Web-standard apps").
+   * With `routes`, it answers what no route takes (optional then: without it, 404).
    */
   fetch?: FetchHandler<S>;
-  /** With `fetch`: answers what the app threw, as Bun.serve's `error` (a Response, else the 500). */
+  /**
+   * Bun.serve's `routes`: paths (`"/users/:id"`, `"/static/*"`) to handlers
+   * `(req: BunRequest<Path>, server) => Response` (`req.params` typed from the
+   * path), static values (a `Response`, `Bun.file()`, `Response.redirect()`,
+   * rendered once), `false`, or objects of those by method. Without `handler`,
+   * a fetch app; with `handler`, raw routes (see {@link RawRoutesConfig}).
+   * README "Routes"; notes/ROUTES.md for the matching rules.
+   */
+  routes?: Routes<S, R>;
+  /** With `fetch` (or fetch-style `routes`): answers what the app threw, as Bun.serve's `error` (a Response, else the 500). */
   error?: ErrorHandler;
   /** TCP port; `0` picks a free one (see `server.port`). Default 3000. */
   port?: number;
@@ -173,8 +188,19 @@ export interface ServerConfig<S = void> {
   websocket?: WebSocketHandler<any>;
 }
 
+/**
+ * A raw server with routes: `newServer({ routes, handler })`, whose route
+ * values are raw handlers `(req: RouteHttpRequest<Path>, state) => bytes`
+ * (with `req.params`), static values, `false` or method objects; `handler`
+ * answers what no route takes.
+ */
+export type RawRoutesConfig<S = void, R extends string = string> = Omit<ServerConfig<S>, "routes" | "fetch" | "error" | "handler"> & {
+  handler: Handler<S>;
+  routes: RawRoutes<S, R>;
+};
+
 /** A config with every default filled in (what one loop needs besides its handler; the workers' options stay as given). */
-export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler" | "error" | "websocket">>;
+export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler" | "error" | "websocket" | "routes">>;
 
 /** The options src/workers.ts reads; a loop ignores them. */
 type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
@@ -182,6 +208,7 @@ type WorkerOption = "workers" | "makeState" | "workerEntry" | "workerData";
 const KNOWN = new Set([
   "handler",
   "fetch",
+  "routes",
   "error",
   "port",
   "host",
@@ -258,22 +285,33 @@ export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number 
 // ---- fetch (src/adapter/) ----
 
 /** A config whose `fetch` (if it had one) has become its `handler`. */
-export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler" | "error"> & { handler: Handler<S> };
+export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler" | "error" | "routes"> & { handler: Handler<S> };
 
-/** Throws a TypeError unless exactly one of `handler` and `fetch` is a function. */
-function checkHandler(cfg: ServerConfig<any>): void {
-  const { handler, fetch } = cfg;
+/**
+ * Throws a TypeError unless exactly one of `handler` and `fetch` is a
+ * function (with `routes`, either may be left out: a fetch app's `fetch`,
+ * not a raw server's `handler`).
+ */
+function checkHandler(cfg: ServerConfig<any, any>): void {
+  const { handler, fetch, routes } = cfg;
   if (handler !== undefined && fetch !== undefined) {
     throw new TypeError("fasthttp: give either handler or fetch, not both (fetch: app.fetch serves a web-standard app)");
   }
+  if (routes !== undefined && (routes === null || typeof routes !== "object" || Array.isArray(routes))) {
+    throw new TypeError(`fasthttp: routes must be an object of paths, e.g. { "/": new Response("home"), "/users/:id": (req) => ... } (got ${show(routes)})`);
+  }
   if (fetch !== undefined) {
     if (typeof fetch !== "function") throw new TypeError(`fasthttp: fetch must be a function (got ${show(fetch)})`);
-  } else if (typeof handler !== "function") {
-    throw new TypeError(`fasthttp: handler must be a function (got ${show(handler)}); or give fetch, a (Request) => Response function`);
+  } else if (handler !== undefined || routes === undefined) {
+    if (typeof handler !== "function") {
+      throw new TypeError(`fasthttp: handler must be a function (got ${show(handler)}); or give fetch, a (Request) => Response function, or routes`);
+    }
+  } else if (Object.keys(routes).length === 0) {
+    throw new TypeError("fasthttp: routes is empty and there is no fetch: give routes, or fetch to answer every request");
   }
   if (cfg.error !== undefined) {
     if (typeof cfg.error !== "function") throw new TypeError(`fasthttp: error must be a function (got ${show(cfg.error)})`);
-    if (fetch === undefined) throw new TypeError("fasthttp: error goes with fetch (a handler answers its own failures: it throws, and gets a 500)");
+    if (handler !== undefined) throw new TypeError("fasthttp: error goes with fetch or routes (a handler answers its own failures: it throws, and gets a 500)");
   }
 }
 
@@ -285,17 +323,35 @@ function checkHandler(cfg: ServerConfig<any>): void {
  * `fetch` is a function.
  */
 export function withHandler<S>(
-  cfg: ServerConfig<S>,
+  cfg: ServerConfig<S, any>,
   fromFetch: (fetch: FetchHandler<S>, options: { error?: ErrorHandler }) => Handler<S>,
-): HandlerConfig<S> {
+  fromRoutes?: FromRoutes<S>,
+): HandlerConfig<S> & { routes?: RoutesHandleLike } {
   checkHandler(cfg);
-  const { handler: _h, fetch, error, ...rest } = cfg;
-  if (fetch !== undefined) return { ...rest, handler: fromFetch(fetch, error === undefined ? {} : { error }) };
+  const { handler, fetch, error, routes, ...rest } = cfg;
+  const options = error === undefined ? {} : { error };
+  if (routes !== undefined) {
+    if (fromRoutes === undefined) throw new TypeError("fasthttp: routes need the entry's newServer (src/index.ts)");
+    const handle = fromRoutes(routes, handler === undefined ? { fetch, options } : { handler });
+    return { ...rest, handler: handle.handler, routes: handle };
+  }
+  if (fetch !== undefined) return { ...rest, handler: fromFetch(fetch, options) };
   return cfg as HandlerConfig<S>;
 }
 
+/** What a routed server holds to reload its routes (src/routes/handler.ts's `RoutesHandle`). */
+export interface RoutesHandleLike {
+  reload(options: { routes?: unknown; fetch?: unknown; handler?: unknown }): void;
+}
+
+/** Turns `routes` and the fallback (`fetch` for a fetch app, `handler` for raw routes) into one handler (src/routes/). */
+export type FromRoutes<S> = (
+  routes: unknown,
+  fallback: { fetch: FetchHandler<S> | undefined; options: { error?: ErrorHandler } } | { handler: Handler<S> },
+) => RoutesHandleLike & { handler: Handler<S> };
+
 /** Validates a config and fills in the defaults. */
-export function resolveConfig(cfg: ServerConfig<any>): ResolvedConfig {
+export function resolveConfig(cfg: ServerConfig<any, any>): ResolvedConfig {
   if (cfg === null || typeof cfg !== "object") {
     throw new TypeError(`fasthttp: newServer needs a config object (got ${show(cfg)})`);
   }

@@ -14,11 +14,24 @@
  * @module
  */
 import { fetchHandler } from "./adapter/index.ts";
-import { type ServerConfig } from "./config.ts";
+import { type FromRoutes, type RawRoutesConfig, type ServerConfig } from "./config.ts";
+import { fetchRoutes, rawRoutes } from "./routes/index.ts";
 import { type Server } from "./server.ts";
 import { createServer } from "./workers.ts";
 
-export type { ErrorHandler, Handler, ServerConfig, WorkerInfo } from "./config.ts";
+export type { ErrorHandler, Handler, RawRoutesConfig, ServerConfig, WorkerInfo } from "./config.ts";
+export { exactStaticRoutes, type StaticAnswer } from "./routes/render.ts";
+export type {
+  BunRequest,
+  ExtractRouteParams,
+  FetchRouteHandler,
+  HTTPMethod,
+  RawRouteHandler,
+  RawRoutes,
+  RouteHttpRequest,
+  RouteParams,
+  Routes,
+} from "./routes/types.ts";
 export { fetchHandler, type FetchHandler, type FetchOptions, type FetchServer, type SocketAddress } from "./adapter/index.ts";
 export { HANDED_OVER, HttpRequest, type Slice } from "./request.ts";
 export { Arena } from "./arena.ts";
@@ -45,6 +58,13 @@ export type { UpgradeOptions } from "./ws/hub.ts";
  * });
  * ```
  */
-export function newServer<S = void>(config: ServerConfig<S>): Server {
-  return createServer(config, fetchHandler); // `fetch` is resolved here: the core does not import the adapter
+export function newServer<S = void, R extends string = string>(config: RawRoutesConfig<S, R>): Server;
+export function newServer<S = void, R extends string = string>(config: ServerConfig<S, R>): Server;
+export function newServer<S = void>(config: ServerConfig<S, any> | RawRoutesConfig<S, any>): Server {
+  // `fetch` and `routes` are resolved here: the core imports neither the adapter nor the router.
+  return createServer(config as ServerConfig<S, any>, fetchHandler, fromRoutes as FromRoutes<S>);
 }
+
+/** `routes` with their fallback: raw routes with a `handler`, else a fetch app's. */
+const fromRoutes: FromRoutes<any> = (routes, fallback) =>
+  "handler" in fallback ? rawRoutes(routes, fallback.handler) : fetchRoutes(routes, fallback.fetch, fallback.options);

@@ -18,6 +18,9 @@ import type { UpgradeOptions, WebSocketSpecial, WsHub } from "./ws/hub.ts";
 
 export { HANDED_OVER } from "./handover.ts";
 
+/** The params of a request no route matched. */
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** A byte range `[start, start + len)` of {@link HttpRequest.buffer}. */
 export interface Slice {
   /** Offset of the first byte. */
@@ -102,6 +105,12 @@ export class HttpRequest {
   readonly headerFields: Slice = { start: 0, len: 0 };
   /** The client socket's file descriptor. */
   clientConnFd = -1;
+  /**
+   * With `routes`: the matched route's `:name` segments, percent-decoded
+   * (`{}` for a route without params, and for the fallback `handler`).
+   * Typed per route by `RouteHttpRequest<Path>`.
+   */
+  params: Readonly<Record<string, string>> = NO_PARAMS;
 
   /** @internal Connection generation, response sequence, arena slab, request flags. */
   _gen = 0;

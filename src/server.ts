@@ -8,7 +8,7 @@
  * @module
  */
 import { JSCallback, type Pointer } from "bun:ffi";
-import { resolveConfig, type Handler, type HandlerConfig, type ResolvedConfig, type SocketAddress } from "./config.ts";
+import { resolveConfig, type Handler, type HandlerConfig, type ResolvedConfig, type RoutesHandleLike, type SocketAddress } from "./config.ts";
 import { assertSupported, describeError, listenError, loadCore, type Core } from "./ffi.ts";
 import { ST_SIZE } from "./layout.ts";
 import { BATCH, Loop } from "./loop.ts";
@@ -46,6 +46,8 @@ export class Server {
   #reject!: (e: Error) => void;
   #listenFd: number;
   #unref = false;
+  /** @internal The routes (src/routes/handler.ts) of a server made with `routes`: what reload() swaps. */
+  _routes: RoutesHandleLike | null = null;
 
   /**
    * @internal Use {@link newServer}. `options.listenFd` serves a listening
@@ -78,6 +80,25 @@ export class Server {
    * Lets the process exit while the server runs, as Bun's `server.unref()`:
    * the server no longer keeps the event loop alive.
    */
+  /**
+   * As Bun's `server.reload({ routes, fetch })`: the requests that follow are
+   * routed by the new `routes` (compiled and rendered now; a bad one throws
+   * and the old ones stay) and fall back to the new `fetch` (or, for raw
+   * routes, `handler`); what is left out is kept. Only for a server made
+   * with `routes`; other options are not reloaded (nor are they in Bun).
+   *
+   * @example
+   * ```ts
+   * server.reload({ routes: { "/": new Response("v2") } });
+   * ```
+   */
+  reload(options: { routes?: unknown; fetch?: unknown; handler?: unknown }): this {
+    if (this._routes === null) throw new TypeError("fasthttp: reload() is for a server made with routes (newServer({ routes, fetch }))");
+    if (options === null || typeof options !== "object") throw new TypeError("fasthttp: reload() needs an object: { routes, fetch }");
+    this._routes.reload(options);
+    return this;
+  }
+
   unref(): this {
     this.#unref = true;
     this.#keepAlive?.unref();

@@ -21,6 +21,7 @@ import {
   workerCount,
   type ErrorHandler,
   type FetchHandler,
+  type FromRoutes,
   type Handler,
   type HandlerConfig,
   type ServerConfig,
@@ -100,16 +101,21 @@ function loopConfig<S>(config: HandlerConfig<S>, info: WorkerInfo, options?: Omi
  * the adapter's `fetchHandler`).
  */
 export function createServer<S>(
-  input: ServerConfig<S>,
+  input: ServerConfig<S, any>,
   fromFetch: (fetch: FetchHandler<S>, options: { error?: ErrorHandler }) => Handler<S>,
+  fromRoutes?: FromRoutes<S>,
 ): Server {
   resolveConfig(input); // validates every option, the workers' ones included
   resolveWebSocket(input.websocket); // and the websocket object, which the workers take from their own call
-  const config = withHandler(input, fromFetch); // `fetch: app.fetch` becomes a handler here
+  // `fetch: app.fetch` becomes a handler here, and `routes` (compiled here: each worker compiles its own) one too.
+  const { routes, ...config } = withHandler(input, fromFetch, fromRoutes);
   const count = workerCount(config, cpus);
-  if (marker !== undefined) return inWorker(config, count, marker);
-  if (count === 1) return new Server(loopConfig(config, { index: 0, count: 1, data: config.workerData }));
-  return new WorkerPool(config, count);
+  let server: Server;
+  if (marker !== undefined) server = inWorker(config, count, marker);
+  else if (count === 1) server = new Server(loopConfig(config, { index: 0, count: 1, data: config.workerData }));
+  else return new WorkerPool(config, count); // its reload() throws: the routes live in the workers
+  if (routes !== undefined) server._routes = routes;
+  return server;
 }
 
 // ---- in a worker ---------------------------------------------------------------
