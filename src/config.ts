@@ -74,6 +74,8 @@ export interface FetchServer<S = void> {
   subscriberCount(topic: string): number;
   /** Calls the app as a client's request would. */
   fetch(request: Request | string): Promise<Response>;
+  /** With `routes`: swaps this loop's routes and `fetch` for the requests that follow, as Bun's `server.reload()`. */
+  reload(options: { routes?: unknown; fetch?: unknown }): this;
   /** Stops the server (with `closeActiveConnections`, at once). */
   stop(closeActiveConnections?: boolean): Promise<void>;
   /** The server keeps the process alive (the default). */

@@ -342,6 +342,11 @@ class WorkerPool extends Server {
     return this.#done.catch(() => {});
   }
 
+  /** Throws: with workers, each worker compiles its own routes; reload them there (the fetch app's `server.reload()`). */
+  override reload(_options: { routes?: unknown; fetch?: unknown; handler?: unknown }): this {
+    throw new TypeError("fasthttp: reload() with workers: each worker compiles its own routes, so call it in the workers (the fetch app's server.reload())");
+  }
+
   /** The workers' figures, summed (each worker publishes its own every 100 ms). */
   override stats(): ServerStats {
     const all = new Int32Array(this.#stats);

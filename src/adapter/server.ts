@@ -136,6 +136,16 @@ export class AppServer<S = void> implements FetchServer<S> {
     return res;
   }
 
+  /**
+   * As Bun's `server.reload({ routes, fetch })`: swaps this loop's routes
+   * and fallback for the requests that follow (see `Server.reload`). With
+   * workers, it reloads this worker's only.
+   */
+  reload(options: { routes?: unknown; fetch?: unknown }): this {
+    this.#server.reload(options);
+    return this;
+  }
+
   /** Stops the server (with `closeActiveConnections`, at once), as `server.stop()`. */
   stop(closeActiveConnections = false): Promise<void> {
     return this.#server.stop(closeActiveConnections);

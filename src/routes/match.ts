@@ -7,11 +7,13 @@
  * (./params.ts). Precedence is Bun.serve's (notes/ROUTES.md): at each
  * segment a literal beats a param, which beats a wildcard; a route that does
  * not take the request's method lets the walk go on (a lower route, then the
- * fallback), and HEAD is taken by a method object's GET when it has no HEAD.
+ * fallback), and HEAD is taken by a method object's GET when it has no HEAD;
+ * nor does a file route whose file is missing (it is stat'ed here).
  * Paths are matched as sent: no percent-decoding, no dot-segment removal,
  * case-sensitive, and a trailing slash is a segment of its own.
  * @module
  */
+import { fileReady } from "./serve-static.ts";
 import type { RouteEntry, RouteTable, Target } from "./table.ts";
 
 /** A literal segment, as bytes, and the node below it. */
@@ -57,12 +59,17 @@ export function methodName(b: Uint8Array, s: number, len: number): string | null
   return null;
 }
 
-/** What a route does for `method` (null: it does not take it). */
+/** What a route does for `method` (null: it does not take it; nor does a file route whose file is missing). */
 function accept(entry: RouteEntry, method: string | null): Target | null {
-  if (entry.any !== null) return entry.any;
-  const m = entry.methods!;
-  if (method === null) return null;
-  return m.get(method) ?? (method === "HEAD" ? (m.get("GET") ?? null) : null);
+  let t = entry.any;
+  if (t === null) {
+    const m = entry.methods!;
+    if (method === null) return null;
+    t = m.get(method) ?? (method === "HEAD" ? (m.get("GET") ?? null) : null);
+    if (t === null) return null;
+  }
+  if (t.kind === "static" && t.answer.file !== null && !fileReady(t.answer.file)) return null;
+  return t;
 }
 
 /**

@@ -6,7 +6,7 @@
  * request, with `Last-Modified` and `If-Modified-Since` → 304.
  * @module
  */
-import { statSync } from "node:fs";
+import { statSync, type Stats } from "node:fs";
 import { REQ_HEAD } from "../layout.ts";
 import type { HttpRequest } from "../request.ts";
 import { isBodyless } from "../response.ts";
@@ -51,10 +51,29 @@ export function serveStatic(req: HttpRequest, a: StaticAnswer): Uint8Array | nul
   return req.response(a.status, isBodyless(a.status) ? null : a.body, a.headers);
 }
 
+/** The stat of the file last found by {@link fileReady}, for the serveFile that follows it at once. */
+let lastStat: { path: string; st: Stats } | null = null;
+
+/**
+ * Whether a file route's file is there (a regular file), stat'ed now: when
+ * it is not, the route does not take the request and matching goes on (a
+ * lower route, then the fallback), as in Bun.serve.
+ */
+export function fileReady(path: string): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined || !st.isFile()) return false;
+  lastStat = { path, st };
+  return true;
+}
+
 /** A file route: stat'ed now; 304 for an `If-Modified-Since` no older than its mtime (unless `If-None-Match` is given). */
 function serveFile(req: HttpRequest, a: StaticAnswer, path: string): Uint8Array | null {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (st === undefined || !st.isFile()) return null;
+  let st: Stats | undefined = lastStat !== null && lastStat.path === path ? lastStat.st : undefined;
+  lastStat = null;
+  if (st === undefined) {
+    st = statSync(path, { throwIfNoEntry: false });
+    if (st === undefined || !st.isFile()) return null;
+  }
   const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000);
   const lm: [string, string] = ["last-modified", lastModified.toUTCString()];
   if (isGetOrHead(req) && req.header("if-none-match") === undefined) {
