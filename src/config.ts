@@ -196,10 +196,10 @@ export interface ServerConfig<S = void, R extends string = string> {
  * (with `req.params`), static values, `false` or method objects; `handler`
  * answers what no route takes.
  */
-export type RawRoutesConfig<S = void, R extends string = string> = Omit<ServerConfig<S>, "routes" | "fetch" | "error" | "handler"> & {
+export interface RawRoutesConfig<S = void, R extends string = string> extends Omit<ServerConfig<S>, "routes" | "fetch" | "error" | "handler"> {
   handler: Handler<S>;
   routes: RawRoutes<S, R>;
-};
+}
 
 /** A config with every default filled in (what one loop needs besides its handler; the workers' options stay as given). */
 export type ResolvedConfig = Required<Omit<ServerConfig, WorkerOption | "fetch" | "handler" | "error" | "websocket" | "routes">>;

@@ -110,7 +110,7 @@ export class HttpRequest {
    * (`{}` for a route without params, and for the fallback `handler`).
    * Typed per route by `RouteHttpRequest<Path>`.
    */
-  params: Readonly<Record<string, string>> = NO_PARAMS;
+  params: Readonly<Record<never, string>> = NO_PARAMS;
 
   /** @internal Connection generation, response sequence, arena slab, request flags. */
   _gen = 0;
