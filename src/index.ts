@@ -67,4 +67,4 @@ export function newServer<S = void>(config: ServerConfig<S, any> | RawRoutesConf
 
 /** `routes` with their fallback: raw routes with a `handler`, else a fetch app's. */
 const fromRoutes: FromRoutes<any> = (routes, fallback) =>
-  "handler" in fallback ? rawRoutes(routes, fallback.handler) : fetchRoutes(routes, fallback.fetch, fallback.options);
+  "handler" in fallback ? rawRoutes(routes, fallback.handler) : fetchRoutes(routes, fallback.fetch, fallback.options, fetchHandler);

@@ -8,7 +8,6 @@
  * @module
  */
 import type { ErrorHandler, FetchHandler, Handler } from "../config.ts";
-import { fetchHandler } from "../adapter/fetch.ts";
 import type { HttpRequest } from "../request.ts";
 import { methodName, Router } from "./match.ts";
 import { paramsOf } from "./params.ts";
@@ -61,9 +60,15 @@ function checkFn(name: string, v: unknown): void {
 /**
  * The routes of a fetch app: handler routes get a standard Request with
  * `params` (and the server, as Bun's `(req, server)`); `fetch` answers what
- * no route takes; `error` what a route or `fetch` threw.
+ * no route takes; `error` what a route or `fetch` threw. `fromFetch` is the
+ * adapter's `fetchHandler`.
  */
-export function fetchRoutes<S>(routes: unknown, fetch: FetchHandler<S> | undefined, options: { error?: ErrorHandler }): RoutesHandle<S> {
+export function fetchRoutes<S>(
+  routes: unknown,
+  fetch: FetchHandler<S> | undefined,
+  options: { error?: ErrorHandler },
+  fromFetch: (fetch: FetchHandler<S>, options: { error?: ErrorHandler }) => Handler<S>,
+): RoutesHandle<S> {
   let router = new Router(compileRoutes(routes));
   let fallback = fetch;
   /** The route handler the adapter is about to call, and its params (set just before, synchronously). */
@@ -79,7 +84,7 @@ export function fetchRoutes<S>(routes: unknown, fetch: FetchHandler<S> | undefin
     if (fallback === undefined) throw new TypeError("fasthttp: server.fetch() needs a fetch handler (this server has routes only)");
     return fallback.call(server, request, server);
   };
-  const app = fetchHandler(dispatch, options);
+  const app = fromFetch(dispatch, options); // the adapter's fetchHandler (the entry passes it: src/routes/ does not import the adapter)
   const handler: Handler<S> = (req, state) => {
     const t = route(router, req);
     if (t !== null) {
