@@ -77,10 +77,6 @@ export class Server {
   }
 
   /**
-   * Lets the process exit while the server runs, as Bun's `server.unref()`:
-   * the server no longer keeps the event loop alive.
-   */
-  /**
    * As Bun's `server.reload({ routes, fetch })`: the requests that follow are
    * routed by the new `routes` (compiled and rendered now; a bad one throws
    * and the old ones stay) and fall back to the new `fetch` (or, for raw
@@ -99,6 +95,10 @@ export class Server {
     return this;
   }
 
+  /**
+   * Lets the process exit while the server runs, as Bun's `server.unref()`:
+   * the server no longer keeps the event loop alive.
+   */
   unref(): this {
     this.#unref = true;
     this.#keepAlive?.unref();

@@ -6,8 +6,9 @@
  * request, with `Last-Modified` and `If-Modified-Since` → 304.
  * @module
  */
-import { statSync, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { REQ_HEAD } from "../layout.ts";
+import { nodeFs } from "../lazy.ts";
 import type { HttpRequest } from "../request.ts";
 import { isBodyless } from "../response.ts";
 import type { StaticAnswer } from "./render.ts";
@@ -60,7 +61,7 @@ let lastStat: { path: string; st: Stats } | null = null;
  * lower route, then the fallback), as in Bun.serve.
  */
 export function fileReady(path: string): boolean {
-  const st = statSync(path, { throwIfNoEntry: false });
+  const st = nodeFs().statSync(path, { throwIfNoEntry: false });
   if (st === undefined || !st.isFile()) return false;
   lastStat = { path, st };
   return true;
@@ -71,7 +72,7 @@ function serveFile(req: HttpRequest, a: StaticAnswer, path: string): Uint8Array 
   let st: Stats | undefined = lastStat !== null && lastStat.path === path ? lastStat.st : undefined;
   lastStat = null;
   if (st === undefined) {
-    st = statSync(path, { throwIfNoEntry: false });
+    st = nodeFs().statSync(path, { throwIfNoEntry: false });
     if (st === undefined || !st.isFile()) return null;
   }
   const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000);
