@@ -7,6 +7,7 @@
  *   conn.c     connection lifecycle: accept, the state machine, the one
  *              keep-alive decision, close, linger, client-gone
  *   answers.c  the answers the core makes itself (400 ... 505, 100 Continue)
+ *   routes.c   static routes: the table, and answering from it without JavaScript
  *   queue.c    the response queue and the only code that writes to a socket
  *   frame.c    reading, framing and dispatching requests
  *   body.c     request bodies that stream: the window, backpressure, faults
@@ -56,6 +57,11 @@ typedef enum fh_state {
     FH_WEBSOCKET    /* after a 101 to a WebSocket upgrade (c->ws): frames in and out */
 } fh_state;
 
+/* A static route's answer, shared by the places that write it (routes.c). */
+typedef struct fh_blob fh_blob;
+/* The static route table (routes.c). */
+typedef struct fh_routes fh_routes;
+
 /* A place in a connection's response queue: one answer, in request order. */
 typedef struct fh_seg {
     const uint8_t *ptr; /* bytes [off, len) still to write */
@@ -75,6 +81,7 @@ typedef struct fh_seg {
                              body; skipped if the request's answer comes first */
     int file_fd;          /* FH_SEG_FILE: closed when done; -1: none */
     int64_t file_off, file_left;
+    fh_blob *blob;        /* a static route's answer: ptr is in it; one reference, dropped when done */
 } fh_seg;
 
 /*
@@ -206,6 +213,8 @@ typedef struct fh_server {
     uint8_t *wsout;          /* FH_WS_SCRATCH bytes JavaScript writes a message into for fh_ws_send_s */
     int sid;                 /* this server's place in fh_sids (-1: none; JavaScript sends by pointer) */
     int nev, ev_cap;
+    fh_routes *routes;       /* the static routes (NULL: none) */
+    uint32_t static_hits;    /* requests answered from them */
     /* the wake-up thread */
     pthread_t thread;
     int thread_started;
@@ -261,6 +270,11 @@ static void fh_accept_all(fh_server *s);
 /* answers.c */
 static int fh_answer_status(fh_server *s, fh_conn *c, fh_seg *g, int status, int32_t req, int last);
 static int fh_queue_continue(fh_server *s, fh_conn *c);
+
+/* routes.c */
+static int fh_route_answer(fh_server *s, fh_conn *c, const uint8_t *p, const fh_head *h);
+static void fh_blob_unref(fh_blob *b);
+static void fh_routes_free(fh_server *s);
 
 /* queue.c */
 static fh_seg *fh_seg_at(fh_conn *c, uint32_t i);

@@ -165,6 +165,19 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
             cont = (h.flags & FH_REQ_EXPECT_CONTINUE) && !c->continued;
             break;
         }
+        if (s->routes != NULL && body_len >= 0) {
+            /* A static route's answers are the core's (routes.c): no row, no JavaScript. */
+            r = fh_route_answer(s, c, p, &h);
+            if (r < 0) return; /* closed */
+            if (r > 0) {
+                pos += total;
+                if (!(h.flags & FH_REQ_KEEP_ALIVE)) {
+                    last = 1;
+                    break;
+                }
+                continue;
+            }
+        }
         r = fh_dispatch(s, c, p, &h, total, body_len);
         if (r == -2) return; /* closed */
         if (r < 0) {

@@ -100,7 +100,19 @@
 #define FH_ST_LARGE_IN_USE 5
 #define FH_ST_SLAB_SIZE 6
 #define FH_ST_KQUEUE 7
-#define FH_ST_SIZE 8
+#define FH_ST_STATIC 8 /* requests answered from static routes (routes.c), modulo 2^31 */
+#define FH_ST_SIZE 9
+
+/* ---- fh_route_static's methods: a bit per method a static route answers --- */
+#define FH_M_GET 1
+#define FH_M_HEAD 2
+#define FH_M_POST 4
+#define FH_M_PUT 8
+#define FH_M_DELETE 16
+#define FH_M_PATCH 32
+#define FH_M_OPTIONS 64
+#define FH_M_TRACE 128
+#define FH_M_ANY 255 /* every method above (others always go to JavaScript) */
 
 /* Every name above, in the order fh_contract() reports their values. */
 #define FH_CONTRACT(X)                                                                                   \
@@ -114,7 +126,8 @@
     X(FH_WSO_CLOSE_ON_LIMIT) X(FH_WSO_DEFLATE) X(FH_WSO_PING_ROWS) X(FH_WSO_PONG_ROWS) X(FH_WSZ_SERVER_TAKEOVER) \
     X(FH_WSZ_CLIENT_TAKEOVER) X(FH_WSS_COMPRESS) X(FH_WSS_CORK)                                        \
     X(FH_ST_CONNS) X(FH_ST_SLABS) X(FH_ST_IN_USE) X(FH_ST_HIGH_WATER) X(FH_ST_CAP) X(FH_ST_LARGE_IN_USE)  \
-    X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_SIZE) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
+    X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_STATIC) X(FH_ST_SIZE) X(FH_M_GET) X(FH_M_HEAD) X(FH_M_POST)    \
+    X(FH_M_PUT) X(FH_M_DELETE) X(FH_M_PATCH) X(FH_M_OPTIONS) X(FH_M_TRACE) X(FH_M_ANY) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
     X(FH_REQ_CHUNKED) X(FH_REQ_EXPECT_CONTINUE) X(FH_REQ_HAS_CL) X(FH_REQ_UPGRADE)
 
 #endif

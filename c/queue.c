@@ -30,6 +30,7 @@ static void fh_seg_done(fh_server *s, fh_seg *g) {
     if (g->slab >= 0) fh_pool_release(&s->pool, g->slab);
     if (g->heap != NULL) free(g->heap);
     if (g->kind == FH_SEG_FILE && g->file_fd >= 0) close(g->file_fd);
+    if (g->blob != NULL) fh_blob_unref(g->blob);
     /* The place is reset when it is pushed again (fh_seg_push). */
 }
 

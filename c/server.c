@@ -183,6 +183,7 @@ void fh_stats(fh_server *s, int32_t *out) {
     out[FH_ST_LARGE_IN_USE] = s->pool.large_in_use;
     out[FH_ST_SLAB_SIZE] = (int32_t)s->pool.slab_size;
     out[FH_ST_KQUEUE] = fh_backend_name()[0] == 'k';
+    out[FH_ST_STATIC] = (int32_t)(s->static_hits & 0x7fffffff);
 }
 
 /* Stops accepting. Idle connections close now; the others once their
@@ -215,6 +216,7 @@ void fh_destroy(fh_server *s) {
     fh_ws_unregister(s);
     for (fd = 0; fd < s->conns_cap; fd++)
         if (s->conns[fd] != NULL) fh_conn_close(s, s->conns[fd]);
+    fh_routes_free(s);
     fh_backend_free(s->be);
     fh_pool_free(&s->pool);
     if (s->zdef != NULL) fh_z_free(s->zdef);

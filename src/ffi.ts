@@ -70,6 +70,11 @@ const symbols = {
   fh_destroy: { args: ["ptr"], returns: "void" },
   fh_contract: { args: ["ptr", "i32"], returns: "i32" },
   fh_strerror: { args: ["i32"], returns: "ptr" },
+  fh_routes_clear: { args: ["ptr"], returns: "void" },
+  fh_route_static: {
+    args: ["ptr", "ptr", "i32", "i32", "i32", "ptr", "i32", "ptr", "f64", "ptr", "i32", "ptr", "i32"],
+    returns: "i32",
+  },
 } as const;
 
 /** The compiled core's functions. */

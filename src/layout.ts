@@ -143,8 +143,24 @@ export const ST_LARGE_IN_USE = 5;
 export const ST_SLAB_SIZE = 6;
 /** fh_stats figure: 1 for the kqueue backend. */
 export const ST_KQUEUE = 7;
+/** fh_stats figure: requests answered from static routes by the core (c/routes.c), modulo 2^31. */
+export const ST_STATIC = 8;
 /** int32 figures fh_stats writes. */
-export const ST_SIZE = 8;
+export const ST_SIZE = 9;
+
+/** fh_route_static methods: a bit per method a static route answers (others always go to JavaScript). */
+export const M = {
+  GET: 1,
+  HEAD: 2,
+  POST: 4,
+  PUT: 8,
+  DELETE: 16,
+  PATCH: 32,
+  OPTIONS: 64,
+  TRACE: 128,
+} as const;
+/** fh_route_static methods: every method of {@link M}. */
+export const M_ANY = 255;
 
 /** Request flag (D.FLAGS): the connection stays open after the response (the core's decision). */
 export const REQ_KEEP_ALIVE = 1;
@@ -230,7 +246,17 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_ST_LARGE_IN_USE", ST_LARGE_IN_USE],
   ["FH_ST_SLAB_SIZE", ST_SLAB_SIZE],
   ["FH_ST_KQUEUE", ST_KQUEUE],
+  ["FH_ST_STATIC", ST_STATIC],
   ["FH_ST_SIZE", ST_SIZE],
+  ["FH_M_GET", M.GET],
+  ["FH_M_HEAD", M.HEAD],
+  ["FH_M_POST", M.POST],
+  ["FH_M_PUT", M.PUT],
+  ["FH_M_DELETE", M.DELETE],
+  ["FH_M_PATCH", M.PATCH],
+  ["FH_M_OPTIONS", M.OPTIONS],
+  ["FH_M_TRACE", M.TRACE],
+  ["FH_M_ANY", M_ANY],
   ["FH_REQ_KEEP_ALIVE", REQ_KEEP_ALIVE],
   ["FH_REQ_HTTP10", REQ_HTTP10],
   ["FH_REQ_HEAD", REQ_HEAD],

@@ -13,6 +13,7 @@ import {
   ST_LARGE_IN_USE,
   ST_SLAB_SIZE,
   ST_SLABS,
+  ST_STATIC,
 } from "./layout.ts";
 
 /** Pool and connection figures, from {@link Server.stats}. */
@@ -33,6 +34,8 @@ export interface ServerStats {
   slabSize: number;
   /** "epoll" or "kqueue". */
   backend: string;
+  /** Requests the core answered from static routes without JavaScript (c/routes.c; modulo 2^31; 0 summed over workers). */
+  staticAnswers: number;
 }
 
 /**
@@ -50,5 +53,6 @@ export function statsOf(out: ArrayLike<number>, slabSize?: number, backend?: str
     largeInUse: out[ST_LARGE_IN_USE]!,
     slabSize: slabSize ?? out[ST_SLAB_SIZE]!,
     backend: backend ?? (out[ST_KQUEUE] ? "kqueue" : "epoll"),
+    staticAnswers: out[ST_STATIC] ?? 0,
   };
 }
