@@ -117,6 +117,20 @@ static void fh_parse_bytes(fh_server *s, fh_conn *c, const uint8_t *buf, size_t 
             waiting = !s->stopping;
             break;
         }
+        if (s->routes != NULL) {
+            /* The head a static route answered last, again: answered as it was (routes.c). */
+            int32_t mflags = 0;
+            r = fh_route_memo(s, c, p, avail, &mflags);
+            if (r < 0) return; /* closed */
+            if (r > 0) {
+                pos += (size_t)r;
+                if (!(mflags & FH_REQ_KEEP_ALIVE)) {
+                    last = 1;
+                    break;
+                }
+                continue;
+            }
+        }
         r = fh_scan_head(p, avail, s->max_head, &h);
         if (r == FH_INCOMPLETE) break;
         if (r == FH_ERROR) {

@@ -33,6 +33,7 @@ struct fh_blob {
     uint32_t refs;
 };
 
+#define FH_ROUTE_MEMO 256 /* the longest head fh_route_memo remembers */
 #define FH_DATE_LEN 29 /* IMF-fixdate (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT" */
 #define FH_CONN_NONE 0
 #define FH_CONN_CLOSE 1
@@ -57,6 +58,15 @@ struct fh_routes {
     uint32_t date_poll; /* the poll (s->polls) the clock was last read in */
     int64_t date_sec;
     char date[FH_DATE_LEN];
+    /* The last head answered from a route, when it had no body: a request
+     * that begins with the same bytes has the same head (the scanner looks
+     * at nothing past the blank line), so it gets the same answer without
+     * being scanned again. memo_len 0: none. */
+    uint8_t memo[FH_ROUTE_MEMO];
+    size_t memo_len;
+    uint32_t memo_route; /* its index in v */
+    int32_t memo_flags;  /* its FH_REQ_* */
+    uint8_t memo_nm;     /* it got the 304 */
 };
 
 static const char *const fh_conn_lines[3] = {"", "Connection: close\r\n", "Connection: keep-alive\r\n"};
@@ -337,6 +347,60 @@ static fh_route *fh_route_find(fh_routes *rt, const uint8_t *p, size_t n, uint32
     return best;
 }
 
+/* Answers with route r (nm: its 304) in a new place at the tail of c's
+ * queue. Returns 1, 0 when out of memory for a new Date (JavaScript may still
+ * manage), or -1 when c was closed (out of memory). */
+static int fh_route_give(fh_server *s, fh_conn *c, fh_route *r, int nm, int32_t flags) {
+    fh_routes *rt = s->routes;
+    fh_blob *b;
+    fh_seg *g;
+    size_t n;
+    int keep, conn;
+    if (s->stopping) flags &= ~FH_REQ_KEEP_ALIVE;
+    keep = fh_persists(flags, 0, NULL, 0);
+    conn = !keep ? FH_CONN_CLOSE : (flags & FH_REQ_HTTP10) ? FH_CONN_KEEP10 : FH_CONN_NONE;
+    fh_routes_clock(s, rt);
+    b = fh_blob_current(nm ? &r->nm[conn] : &r->ok[conn], rt);
+    if (b == NULL) return 0;
+    n = (flags & FH_REQ_HEAD) ? b->head_len : b->len;
+    g = c->qlen > 0 ? fh_seg_at(c, c->qlen - 1) : NULL;
+    if (n <= FH_MERGE_MAX && g != NULL && g->merged && !g->close && g->cap - g->len >= n) {
+        memcpy(g->heap + g->len, b->bytes, n); /* behind the static answer before it */
+    } else {
+        uint8_t *buf = NULL;
+        if (n <= FH_MERGE_MAX) {
+            buf = s->merge_spare != NULL ? s->merge_spare : malloc(FH_MERGE_CAP);
+            s->merge_spare = NULL;
+            if (buf == NULL) return 0;
+        }
+        g = fh_seg_push(c);
+        if (g == NULL) {
+            free(buf);
+            fh_conn_close(s, c);
+            return -1;
+        }
+        if (buf != NULL) {
+            memcpy(buf, b->bytes, n);
+            g->ptr = g->heap = buf;
+            g->cap = FH_MERGE_CAP;
+            g->merged = 1;
+            g->len = 0;
+        } else {
+            b->refs++;
+            g->blob = b;
+            g->ptr = b->bytes;
+            g->len = 0;
+        }
+    }
+    g->len += n;
+    g->req = flags;
+    g->ready = 1;
+    g->close = !keep;
+    s->static_hits++;
+    if (c->state == FH_READING) fh_conn_enter(s, c, FH_ANSWERING);
+    return 1;
+}
+
 /*
  * Answers the complete request at p (head h, no body or a complete
  * Content-Length one) from a static route, in a new place at the tail of
@@ -346,13 +410,10 @@ static fh_route *fh_route_find(fh_routes *rt, const uint8_t *p, size_t n, uint32
 static int fh_route_answer(fh_server *s, fh_conn *c, const uint8_t *p, const fh_head *h) {
     fh_routes *rt = s->routes;
     fh_route *r;
-    fh_blob **slot, *b;
-    fh_seg *g;
     size_t plen;
     uint32_t hash, m;
-    int32_t flags = h->flags;
-    int keep, conn, nm = 0;
-    if (flags & (FH_REQ_UPGRADE | FH_REQ_EXPECT_CONTINUE | FH_REQ_CHUNKED)) return 0;
+    int nm = 0, rc;
+    if (h->flags & (FH_REQ_UPGRADE | FH_REQ_EXPECT_CONTINUE | FH_REQ_CHUNKED)) return 0;
     if (fh_route_path(p + h->target_start, (size_t)h->target_len, &plen, &hash) < 0) return 0;
     m = fh_method_bit(p + h->method_start, (size_t)h->method_len);
     if (m == 0 || (r = fh_route_find(rt, p + h->target_start, plen, hash, m)) == NULL) return 0;
@@ -360,28 +421,33 @@ static int fh_route_answer(fh_server *s, fh_conn *c, const uint8_t *p, const fh_
         nm = fh_headers_inm(p + h->headers_start, (size_t)h->headers_len, r->etag, r->etag_len);
         if (nm < 0) return 0;
     }
-    if (s->stopping) flags &= ~FH_REQ_KEEP_ALIVE;
-    keep = fh_persists(flags, 0, NULL, 0);
-    conn = !keep ? FH_CONN_CLOSE : (flags & FH_REQ_HTTP10) ? FH_CONN_KEEP10 : FH_CONN_NONE;
-    fh_routes_clock(s, rt);
-    slot = nm ? &r->nm[conn] : &r->ok[conn];
-    b = fh_blob_current(slot, rt);
-    if (b == NULL) return 0; /* out of memory: JavaScript may still manage */
-    g = fh_seg_push(c);
-    if (g == NULL) {
-        fh_conn_close(s, c);
-        return -1;
+    rc = fh_route_give(s, c, r, nm, h->flags);
+    if (rc > 0 && h->content_length <= 0 && (size_t)h->head_len <= FH_ROUTE_MEMO) {
+        memcpy(rt->memo, p, (size_t)h->head_len);
+        rt->memo_len = (size_t)h->head_len;
+        rt->memo_route = (uint32_t)(r - rt->v);
+        rt->memo_flags = h->flags;
+        rt->memo_nm = (uint8_t)nm;
     }
-    b->refs++;
-    g->blob = b;
-    g->ptr = b->bytes;
-    g->len = (flags & FH_REQ_HEAD) ? b->head_len : b->len;
-    g->req = flags;
-    g->ready = 1;
-    g->close = !keep;
-    s->static_hits++;
-    if (c->state == FH_READING) fh_conn_enter(s, c, FH_ANSWERING);
-    return 1;
+    return rc;
+}
+
+/*
+ * Answers the request at p[0, avail) if it begins with the head last answered
+ * from a route (fh_routes.memo): the same bytes, so the same head and the
+ * same answer, without scanning it again. Returns the head's length (and its
+ * FH_REQ_* in *flags) when answered, 0 when it is not that head, -1 when c
+ * was closed.
+ */
+static int fh_route_memo(fh_server *s, fh_conn *c, const uint8_t *p, size_t avail, int32_t *flags) {
+    fh_routes *rt = s->routes;
+    size_t n = rt->memo_len;
+    int rc;
+    if (n == 0 || n > avail || p[0] != rt->memo[0] || memcmp(p, rt->memo, n) != 0) return 0;
+    rc = fh_route_give(s, c, &rt->v[rt->memo_route], rt->memo_nm, rt->memo_flags);
+    if (rc <= 0) return rc;
+    *flags = rt->memo_flags;
+    return (int)n;
 }
 
 /* ---- exports ---------------------------------------------------------------- */
@@ -457,6 +523,7 @@ int fh_route_static(fh_server *s, const uint8_t *path, int path_len, int methods
         rt->cap = ncap;
     }
     rt->v[rt->n++] = r;
+    rt->memo_len = 0; /* the first route for its head may be another now */
     if (fh_routes_index(rt) < 0) {
         rt->n--;
         goto oom;
