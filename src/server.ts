@@ -12,6 +12,7 @@ import { resolveConfig, type Handler, type HandlerConfig, type ResolvedConfig, t
 import { assertSupported, describeError, listenError, loadCore, type Core } from "./ffi.ts";
 import { ST_SIZE } from "./layout.ts";
 import { BATCH, Loop } from "./loop.ts";
+import { installStaticRoutes, type StaticRoute } from "./routes/native.ts";
 import { statsOf, type ServerStats } from "./stats.ts";
 import type { WsHub } from "./ws/hub.ts";
 import { resolveWebSocket, type ResolvedWebSocket } from "./ws/types.ts";
@@ -222,6 +223,14 @@ export class Server {
   /** Stops the server (gracefully) when used with `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
+  }
+
+  /**
+   * @internal Test wiring until the router calls installStaticRoutes itself:
+   * replaces the core's static routes (after run()). Returns how many it took.
+   */
+  _staticRoutes(routes: readonly StaticRoute[]): number {
+    return this.#srv === null ? 0 : installStaticRoutes(this.#core!, this.#srv, routes);
   }
 
   /** Arena pool and connection figures. */
