@@ -80,7 +80,7 @@ function exchange(bytes: string, expected: string, waitClose = 150): Promise<{ t
     };
     const limit = setTimeout(done, 3000);
     s.on("data", (d) => {
-      data = Buffer.concat([data, d]);
+      data = Buffer.concat([data, d as Buffer]);
       if (data.length >= want && timer === undefined) timer = setTimeout(done, waitClose); // a close, or more bytes than expected
     });
     s.on("end", () => {
