@@ -8,6 +8,7 @@
  *              keep-alive decision, close, linger, client-gone
  *   answers.c  the answers the core makes itself (400 ... 505, 100 Continue)
  *   routes.c   static routes: the table, and answering from it without JavaScript
+ *              (precond.c, standalone: If-None-Match)
  *   queue.c    the response queue and the only code that writes to a socket
  *   frame.c    reading, framing and dispatching requests
  *   body.c     request bodies that stream: the window, backpressure, faults

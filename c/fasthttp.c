@@ -45,6 +45,7 @@
 #include "conn.h"
 #include "conn.c"
 #include "answers.c"
+#include "precond.c"
 #include "routes.c"
 #include "queue.c"
 #include "frame.c"
