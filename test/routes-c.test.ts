@@ -6,9 +6,15 @@
  * everything that must fall through to JavaScript. The handler counts its
  * calls and the core counts its static answers (stats().staticAnswers): a
  * static hit runs no JavaScript. Runs on the backend FASTHTTP_BACKEND chooses.
+ * test/c/routes_test.c checks the parsers and the table in C (gcc -Wall
+ * -Wextra -Werror, and clang with ASan and UBSan where installed).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { asan, asanNote, build, clang, gcc, run } from "./helpers/cbuild.ts";
 import { newServer, type HttpRequest, type Server } from "../src/index.ts";
 import type { StaticAnswer, StaticRoute } from "../src/routes/native.ts";
 
@@ -287,4 +293,27 @@ describe("a stopping server's static answers close the connection", () => {
     expect(normalize(data)).toBe(hello());
     expect(ended).toBe(true);
   });
+});
+
+describe("the route table and If-None-Match in C (test/c/routes_test.c)", () => {
+  const source = join(import.meta.dir, "c", "routes_test.c");
+  const flags = ["-std=gnu99", "-Wall", "-Wextra", "-Wshadow", "-Werror", "-pthread", "-g"];
+  const work = mkdtempSync(join(tmpdir(), "fasthttp-routes-c-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const expectPassed = (r: { code: number | null; stdout: string; stderr: string }) => {
+    if (r.code !== 0 || r.stderr !== "") console.error(`${r.stdout}\n${r.stderr}`);
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("FAIL"))).toEqual([]);
+    expect(r.stdout).toMatch(/^\d{4,} passed, 0 failed$/m);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  };
+  test("gcc -Wall -Wextra -Werror: every case passes", () => {
+    if (!gcc) throw new Error("gcc is required");
+    build([gcc, ...flags, "-O2", source, "-o", join(work, "routes_test_gcc")]);
+    expectPassed(run([join(work, "routes_test_gcc")]));
+  }, 60_000);
+  test.skipIf(!asan)(`clang -fsanitize=address,undefined: every case passes, no overread, no UB${asanNote}`, () => {
+    build([clang!, ...flags, "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", source, "-o", join(work, "routes_test_asan")]);
+    expectPassed(run([join(work, "routes_test_asan")]));
+  }, 90_000);
 });
