@@ -19,6 +19,9 @@
  *     does) gives the same events whether the stream arrives whole, cut at
  *     two points, in pieces of varying size, or one byte at a time; a strict
  *     prefix of the first complete request frames nothing;
+ *   - If-None-Match (c/precond.c), over the input as a field value and over an
+ *     accepted head's header lines: -1, 0 or 1, and the same with empty list
+ *     elements and whitespace around it;
  *   - fh_body_feed (the incremental framer), over the input and over a chunked
  *     request's body, agrees with fh_scan_chunked whether fed whole, cut at a
  *     point, or in pieces, after every read, at a big max_line and at a small
@@ -30,6 +33,7 @@
  *   ./fuzz_scanner -max_total_time=60 corpus/ seeds/      (or: npm run fuzz -- 60)
  */
 #include "scanner_harness.h"
+#include "../../c/precond.c"
 
 static fh_guard g_in, g_frame, g_scratch;
 
@@ -262,6 +266,27 @@ static void check_body_feed(const uint8_t *data, size_t size, int64_t max_body, 
     free(sdst);
 }
 
+/* If-None-Match: the input as a field value, and an accepted head's lines. */
+static void check_inm(const uint8_t *data, size_t size) {
+    static const uint8_t tag[] = "\"abc\"";
+    static uint8_t wrapped[(1 << 20) + 8];
+    fh_head h;
+    int r, w, hr;
+    r = fh_inm_match(fh_guard_put(&g_in, data, size), size, tag, 5);
+    if (r < -1 || r > 1) die("fh_inm_match out of range", 0, 0);
+    memcpy(wrapped, ", ", 2);
+    memcpy(wrapped + 2, data, size);
+    memcpy(wrapped + 2 + size, " ,", 2);
+    w = fh_inm_match(fh_guard_put(&g_scratch, wrapped, size + 4), size + 4, tag, 5);
+    if (w != r) die("fh_inm_match differs with empty elements around the value", 0, 0);
+    if (size > 0 && size < 64) (void)fh_inm_match(fh_guard_put(&g_in, data, size), size, data, size);
+    hr = fh_scan_head(fh_guard_put(&g_in, data, size), size, 8192, &h);
+    if (hr > 0) {
+        r = fh_headers_inm(fh_guard_put(&g_frame, data + h.headers_start, (size_t)h.headers_len), (size_t)h.headers_len, tag, 5);
+        if (r < -1 || r > 1) die("fh_headers_inm out of range", 0, 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int ready;
     uint64_t hash;
@@ -296,6 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_chunked(data, size, max_head, max_body, hash);
     check_framing(data, size, max_head, max_body, hash);
     check_body_feed(data, size, max_body, hash);
+    check_inm(data, size);
     /* fh_scan_response only has to stay in bounds. */
     (void)fh_scan_response(fh_guard_put(&g_in, data, size), size);
     if (size > 0) (void)fh_scan_response(fh_guard_put(&g_in, data, size - 1), size - 1);
