@@ -36,6 +36,10 @@ const installed = server._staticRoutes([
   },
 ]);
 if (installed !== 1) throw new Error("the static route was not installed");
-process.on("exit", () => console.error(`handler calls: ${calls}; static answers: ${server.stats().staticAnswers}`));
-startLoopHealth({ onExit: () => server.stop(true) });
+startLoopHealth({
+  onExit: () => {
+    console.error(`handler calls: ${calls}; static answers: ${server.stats().staticAnswers}`);
+    return server.stop(true);
+  },
+});
 console.log(`ready: fasthttp (static route) listening on http://127.0.0.1:${server.port}/`);
