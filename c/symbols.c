@@ -26,7 +26,7 @@ static const fh_symbol fh_symbol_table[] = {
     FH_SYM(fh_ws_scratch), FH_SYM(fh_ws_send_s), FH_SYM(fh_ws_pause), FH_SYM(fh_ws_zlib),
     FH_SYM(fh_ws_flush), FH_SYM(fh_ws_buffered), FH_SYM(fh_ws_close), FH_SYM(fh_events_take),
     FH_SYM(fh_events_pending), FH_SYM(fh_stop), FH_SYM(fh_destroy), FH_SYM(fh_contract),
-    FH_SYM(fh_strerror),
+    FH_SYM(fh_strerror), FH_SYM(fh_routes_clear), FH_SYM(fh_route_static),
 };
 #undef FH_SYM
 

@@ -3,6 +3,7 @@
  * value throws a TypeError or RangeError that names the field and the value.
  * @module
  */
+import type { StaticRoute } from "./routes/native.ts";
 import type { HttpRequest } from "./request.ts";
 import type { UpgradeOptions } from "./ws/hub.ts";
 import type { WebSocketHandler } from "./ws/types.ts";
@@ -344,6 +345,8 @@ export function withHandler<S>(
 /** What a routed server holds to reload its routes (src/routes/handler.ts's `RoutesHandle`). */
 export interface RoutesHandleLike {
   reload(options: { routes?: unknown; fetch?: unknown; handler?: unknown }): void;
+  /** The table's static routes with exact paths, which the core answers by itself (installed at run() and on reload). */
+  staticRoutes(): StaticRoute[];
 }
 
 /** Turns `routes` and the fallback (`fetch` for a fetch app, `handler` for raw routes) into one handler (src/routes/). */

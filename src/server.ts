@@ -93,6 +93,7 @@ export class Server {
     if (this._routes === null) throw new TypeError("fasthttp: reload() is for a server made with routes (newServer({ routes, fetch }))");
     if (options === null || typeof options !== "object") throw new TypeError("fasthttp: reload() needs an object: { routes, fetch }");
     this._routes.reload(options);
+    if (this.#srv !== null) installStaticRoutes(this.#core!, this.#srv, this._routes.staticRoutes());
     return this;
   }
 
@@ -178,6 +179,8 @@ export class Server {
     }
     this.#srv = srv;
     core.fh_server_limits(srv, cfg.headerTimeout * 1000, cfg.idleTimeout * 1000, cfg.writeTimeout * 1000, cfg.maxConnections | 0);
+    // Static routes with exact paths are the core's to answer, without JavaScript (c/routes.c).
+    if (this._routes !== null) installStaticRoutes(core, srv, this._routes.staticRoutes());
     this.#port = core.fh_server_port(srv);
     const loop = (this.#loop = new Loop(core, srv, cfg.arenaSlabSize, cfg.arenaMaxSlabs, this.#handler, () => this.#finish(), this, this.#ws));
     this.#wake = new JSCallback(() => loop.drain(), { args: [], returns: "void", threadsafe: true });
@@ -226,8 +229,10 @@ export class Server {
   }
 
   /**
-   * @internal Test wiring until the router calls installStaticRoutes itself:
-   * replaces the core's static routes (after run()). Returns how many it took.
+   * @internal Replaces the core's static routes (after run()) with `routes`,
+   * for tests that drive the core's table directly (test/routes-c.test.ts);
+   * a server made with `routes` installs its own at run() and on reload.
+   * Returns how many the core took.
    */
   _staticRoutes(routes: readonly StaticRoute[]): number {
     return this.#srv === null ? 0 : installStaticRoutes(this.#core!, this.#srv, routes);

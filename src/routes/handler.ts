@@ -10,6 +10,8 @@
 import type { ErrorHandler, FetchHandler, Handler } from "../config.ts";
 import type { HttpRequest } from "../request.ts";
 import { methodName, Router } from "./match.ts";
+import type { StaticRoute } from "./native.ts";
+import { exactStaticRoutes } from "./render.ts";
 import { paramsOf } from "./params.ts";
 import { serveStatic } from "./serve-static.ts";
 import { compileRoutes, type RouteTable, type Target } from "./table.ts";
@@ -28,6 +30,8 @@ export interface RoutesHandle<S> {
   readonly table: RouteTable;
   /** Compiles `options.routes` (a bad one throws, and the old table stays) and swaps it in with `options.fetch`/`handler`. */
   reload(options: ReloadOptions): void;
+  /** The table's static routes with exact paths (for the core: src/routes/native.ts). */
+  staticRoutes(): StaticRoute[];
 }
 
 /** The end of the path to route on: before "?" (the query is not matched). */
@@ -110,6 +114,7 @@ export function fetchRoutes<S>(
     get table() {
       return router.table;
     },
+    staticRoutes: () => exactStaticRoutes(router.table),
     reload(o) {
       checkFn("fetch", o.fetch);
       const next = o.routes === undefined ? router : new Router(compileRoutes(o.routes));
@@ -151,6 +156,7 @@ export function rawRoutes<S>(routes: unknown, fallback: Handler<S>): RoutesHandl
     get table() {
       return router.table;
     },
+    staticRoutes: () => exactStaticRoutes(router.table),
     reload(o) {
       checkFn("handler", o.handler);
       if (o.fetch !== undefined) throw new TypeError("fasthttp: reload(): this server has a raw handler; give handler, not fetch");

@@ -16,21 +16,9 @@ import type { Pointer } from "bun:ffi";
 import type { Core } from "../ffi.ts";
 import { M, M_ANY } from "../layout.ts";
 import { checkHeader, isBodyless, statusLine } from "../response.ts";
+import type { StaticAnswer } from "./render.ts";
 
-/** A static route's answer as src/routes/render.ts renders it (structurally the same type). */
-export interface StaticAnswer {
-  status: number;
-  /** In Bun's order, without Date, Content-Length and Connection. */
-  headers: [string, string][];
-  /** Empty for a file route. */
-  body: Uint8Array;
-  /** Quoted (`"\"fc6d24b916145cf9\""`), or null. */
-  etag: string | null;
-  /** A Bun.file route's absolute path, or null. */
-  file: string | null;
-  /** The headers of its 304. */
-  notModifiedHeaders: [string, string][];
-}
+export type { StaticAnswer };
 
 /** One static route: an exact path (no parameters), its methods (null: any) and its answer. */
 export interface StaticRoute {
