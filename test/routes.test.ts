@@ -22,6 +22,19 @@ writeFileSync(FILE, "hello file\n");
 utimesSync(FILE, new Date("2024-01-02T03:04:05Z"), new Date("2024-01-02T03:04:05Z"));
 const LATE = join(dir, "late.txt");
 
+/** What a route's req.params is made of, beyond its entries. */
+function paramsShape(p: Record<string, string>) {
+  const proto = Object.getPrototypeOf(p);
+  return {
+    keys: Object.keys(p),
+    values: Object.values(p),
+    protoNull: proto === null,
+    inherits: ["toString", "hasOwnProperty", "constructor", "valueOf"].filter((k) => k in p && !Object.hasOwn(p, k)),
+    tag: Object.prototype.toString.call(p),
+    json: JSON.stringify(p),
+  };
+}
+
 /** What each handler saw, by route. */
 const echo = (name: string) => (req: Request & { params?: unknown }) =>
   Response.json({ route: name, params: (req as { params?: unknown }).params ?? null, hasParams: "params" in req, method: req.method, url: new URL(req.url).pathname });
@@ -47,6 +60,10 @@ const routes = {
   "/d/:b": echo("/d/:b"),
   "/c*": echo("/c*"),
   "/u/:id": echo("/u/:id"),
+  // params inherit nothing (no toString, no hasOwnProperty: Object.prototype's names are free), and
+  // names that are Object.prototype's are own keys
+  "/p/:__proto__/:constructor/:toString": (req: Request & { params: Record<string, string> }) => Response.json(paramsShape(req.params)),
+  "/p0": (req: Request & { params: Record<string, string> }) => Response.json(paramsShape(req.params)),
   "/text": () => new Response("hello-text"),
   "/m": { GET: echo("/m GET"), POST: new Response("m static post") },
   "/s/:a": { GET: echo("/s/:a GET") },
@@ -99,7 +116,7 @@ describe("the same answers as Bun.serve", () => {
     // params, percent-decoded
     "/u/a%20b", "/u/a+b", "/u/a%2Fb", "/u/%41", "/u/%c3%a9", "/u/%F0%9F%A6%8A", "/u/user@example.com", "/u/a;b", "/u/..",
     "/u/%zz", "/u/a%zzb", "/u/%E9x", "/u/%C3", "/u/%", "/u/%4", "/u/a%", "/u/%ED%A0%80", "/u/%C0%AF", "/u/%F0%9F", "/u/%FF%FE",
-    "/u/%80%80", "/u/%E9%zz", "/u/%00",
+    "/u/%80%80", "/u/%E9%zz", "/u/%00", "/p/a/b/c", "/p/%5F/x/y", "/p0",
     // static values
     "/json", "/blob", "/empty", "/null", "/old", "/perm", "/file", "/file-headers", "/static/anything",
     // false and undefined: to the fallback

@@ -9,7 +9,7 @@
  */
 import type { ErrorHandler, FetchHandler, Handler } from "../config.ts";
 import type { HttpRequest } from "../request.ts";
-import { methodName, Router } from "./match.ts";
+import { Router } from "./match.ts";
 import type { StaticRoute } from "./native.ts";
 import { exactStaticRoutes } from "./render.ts";
 import { paramsOf } from "./params.ts";
@@ -34,19 +34,14 @@ export interface RoutesHandle<S> {
   staticRoutes(): StaticRoute[];
 }
 
-/** The end of the path to route on: before "?" (the query is not matched). */
-function pathEnd(req: HttpRequest): number {
+/** The target for `req` under `router`, or null. The path is matched up to "?" (the query is not matched). */
+function route(router: Router, req: HttpRequest): Target | null {
   const b = req.buffer;
   const s = req.path.start;
   const e = s + req.path.len;
-  const q = b.indexOf(63, s);
-  return q >= 0 && q < e ? q : e;
-}
-
-/** The target for `req` under `router`, or null. */
-function route(router: Router, req: HttpRequest): Target | null {
-  const b = req.buffer;
-  return router.match(b, req.path.start, pathEnd(req), methodName(b, req.method.start, req.method.len));
+  let q = s;
+  while (q < e && b[q] !== 63) q++;
+  return router.match(b, s, q, req.method.start, req.method.len);
 }
 
 /** Bun.serve's answer when nothing takes a request: 404 with no body (and Content-Length: 0). */

@@ -59,19 +59,6 @@ export function methodName(b: Uint8Array, s: number, len: number): string | null
   return null;
 }
 
-/** What a route does for `method` (null: it does not take it; nor does a file route whose file is missing). */
-function accept(entry: RouteEntry, method: string | null): Target | null {
-  let t = entry.any;
-  if (t === null) {
-    const m = entry.methods!;
-    if (method === null) return null;
-    t = m.get(method) ?? (method === "HEAD" ? (m.get("GET") ?? null) : null);
-    if (t === null) return null;
-  }
-  if (t.kind === "static" && t.answer.file !== null && !fileReady(t.answer.file)) return null;
-  return t;
-}
-
 /**
  * A compiled route table's matcher. `match()` finds the route for a path and
  * method; the route and its params' offsets stay readable (`entry`,
@@ -81,11 +68,18 @@ function accept(entry: RouteEntry, method: string | null): Target | null {
 export class Router {
   readonly table: RouteTable;
   #root = new Node();
-  #caps = new Int32Array(64);
+  /** The last match's params as offsets: param `i` is `[caps[2i], caps[2i + 1])` (see {@link paramStart}). */
+  readonly caps: Int32Array;
   /** The route of the last successful match. */
   entry: RouteEntry | null = null;
   /** How many params the last match captured. */
   count = 0;
+  /** The request's method bytes (for a method object: named once, on first need) during a match. */
+  #b: Uint8Array = new Uint8Array(0);
+  #ms = 0;
+  #ml = 0;
+  /** The method's name once looked up during this match (undefined: not yet; null: none known). */
+  #method: string | null | undefined = undefined;
 
   constructor(table: RouteTable) {
     this.table = table;
@@ -104,31 +98,50 @@ export class Router {
       }
       most = Math.max(most, e.names.length);
     }
-    if (most * 2 > this.#caps.length) this.#caps = new Int32Array(most * 2);
+    this.caps = new Int32Array(Math.max(64, most * 2));
   }
 
   /**
    * The target for the path `b[start, end)` (no query: the caller stops at
-   * "?") and `method` (from {@link methodName}), or null when no route takes
-   * it. A path that does not start with "/" matches nothing.
+   * "?") and the method `b[ms, ms + ml)`, or null when no route takes it. A
+   * path that does not start with "/" matches nothing. The method is looked
+   * up ({@link methodName}) only if a method object is reached.
    */
-  match(b: Uint8Array, start: number, end: number, method: string | null): Target | null {
+  match(b: Uint8Array, start: number, end: number, ms: number, ml: number): Target | null {
     if (start >= end || b[start] !== 47) return null;
-    return this.#walk(this.#root, b, start + 1, end, 0, method);
+    this.#b = b;
+    this.#ms = ms;
+    this.#ml = ml;
+    this.#method = undefined;
+    return this.#walk(this.#root, b, start + 1, end, 0);
+  }
+
+  /** What `entry` does for this match's method (null: it does not take it; nor does a file route whose file is missing). */
+  #accept(entry: RouteEntry): Target | null {
+    let t = entry.any;
+    if (t === null) {
+      const m = entry.methods!;
+      const method = this.#method === undefined ? (this.#method = methodName(this.#b, this.#ms, this.#ml)) : this.#method;
+      if (method === null) return null;
+      t = m.get(method) ?? (method === "HEAD" ? (m.get("GET") ?? null) : null);
+      if (t === null) return null;
+    }
+    if (t.kind === "static" && t.answer.file !== null && !fileReady(t.answer.file)) return null;
+    return t;
   }
 
   /** Start and end offsets of the last match's param `i`. */
   paramStart(i: number): number {
-    return this.#caps[2 * i]!;
+    return this.caps[2 * i]!;
   }
 
   /** @see paramStart */
   paramEnd(i: number): number {
-    return this.#caps[2 * i + 1]!;
+    return this.caps[2 * i + 1]!;
   }
 
   /** The segment at `pos` (ending at the next "/" or `end`) under `node`: literal, then param, then wildcard. */
-  #walk(node: Node, b: Uint8Array, pos: number, end: number, np: number, method: string | null): Target | null {
+  #walk(node: Node, b: Uint8Array, pos: number, end: number, np: number): Target | null {
     let e = pos;
     while (e < end && b[e] !== 47) e++;
     const len = e - pos;
@@ -140,20 +153,20 @@ export class Router {
         let k = 0;
         while (k < len && b[pos + k] === seg[k]) k++;
         if (k === len) {
-          const t = this.#next(edge.node, b, e, end, np, method);
+          const t = this.#next(edge.node, b, e, end, np);
           if (t !== null) return t;
         }
       }
     }
     if (node.param !== null && len > 0) {
-      this.#caps[2 * np] = pos;
-      this.#caps[2 * np + 1] = e;
-      const t = this.#next(node.param, b, e, end, np + 1, method);
+      this.caps[2 * np] = pos;
+      this.caps[2 * np + 1] = e;
+      const t = this.#next(node.param, b, e, end, np + 1);
       if (t !== null) return t;
     }
     const w = node.wildcard;
     if (w !== null) {
-      const t = accept(w, method);
+      const t = this.#accept(w);
       if (t !== null) {
         this.entry = w;
         this.count = np;
@@ -164,17 +177,17 @@ export class Router {
   }
 
   /** After a segment ending at `e`: the route ending here, or the next segment. */
-  #next(node: Node, b: Uint8Array, e: number, end: number, np: number, method: string | null): Target | null {
+  #next(node: Node, b: Uint8Array, e: number, end: number, np: number): Target | null {
     if (e === end) {
       const entry = node.entry;
       if (entry === null) return null;
-      const t = accept(entry, method);
+      const t = this.#accept(entry);
       if (t !== null) {
         this.entry = entry;
         this.count = np;
       }
       return t;
     }
-    return this.#walk(node, b, e + 1, end, np, method);
+    return this.#walk(node, b, e + 1, end, np);
   }
 }

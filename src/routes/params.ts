@@ -54,6 +54,18 @@ function utf8(b: Uint8Array, n: number): string {
   return out;
 }
 
+/** The last buffer's bytes as a Buffer (the arena's memory, or a Request's): latin1 without a Buffer per param. */
+let lastMem: ArrayBufferLike | null = null;
+let lastBuf: SliceBuffer | null = null;
+
+function latin1(b: Uint8Array, s: number, e: number): string {
+  if (b.buffer !== lastMem) {
+    lastBuf = Buffer.from(b.buffer) as SliceBuffer;
+    lastMem = b.buffer;
+  }
+  return lastBuf!.latin1Slice(b.byteOffset + s, b.byteOffset + e);
+}
+
 /**
  * The param at `b[s, e)`, percent-decoded: `%XX` is the byte; a `%` whose
  * next two characters are not both hex digits is U+FFFD in place of all
@@ -63,8 +75,9 @@ function utf8(b: Uint8Array, n: number): string {
  * core lets only ASCII through).
  */
 export function decodeParam(b: Uint8Array, s: number, e: number): string {
-  const pct = b.indexOf(37, s);
-  if (pct < 0 || pct >= e) return (Buffer.from(b.buffer, b.byteOffset, b.byteLength) as SliceBuffer).latin1Slice(s, e);
+  let pct = s;
+  while (pct < e && b[pct] !== 37) pct++;
+  if (pct === e) return latin1(b, s, e);
   if (scratch.length < (e - s) * 3) scratch = new Uint8Array((e - s) * 3);
   const out = scratch;
   let n = 0;
@@ -89,13 +102,38 @@ export function decodeParam(b: Uint8Array, s: number, e: number): string {
   return utf8(out, n);
 }
 
-/** The last match's params as Bun's `req.params`: an object of the named ones (a wildcard's tail is not a param). */
+/** Makes the last match's params object for one route (see {@link compileParams}). */
+export type ParamsMaker = (router: Router, b: Uint8Array) => Record<string, string>;
+
+/**
+ * The prototype of a route's params, as Bun's: it inherits nothing (no
+ * `toString`, no `hasOwnProperty`: the names of Object.prototype are free
+ * for params) and tags the object `[object RequestParams]`.
+ */
+const REQUEST_PARAMS: object = Object.freeze(Object.create(null, { [Symbol.toStringTag]: { value: "RequestParams" } }));
+
+/**
+ * A route's maker of Bun's `req.params`: an object of its named params (a
+ * wildcard's tail is not a param), made by a constructor with the route's
+ * keys, so that every request of a route builds the same shape without
+ * adding keys one by one. As in Bun, it inherits nothing (see
+ * {@link REQUEST_PARAMS}: so a param named `__proto__` is an own key, with
+ * no setter to reach), and a route without params gets an empty object with
+ * a null prototype.
+ */
+export function compileParams(names: readonly string[]): ParamsMaker {
+  const fields: string[] = [];
+  names.forEach((name, i) => {
+    if (name !== "") fields.push(`this[${JSON.stringify(name)}] = d(b, c[${2 * i}], c[${2 * i + 1}]);`);
+  });
+  if (fields.length === 0) return () => Object.create(null);
+  // The names are the app's own route keys (checked by ./pattern.ts), quoted by JSON.stringify.
+  const Params = new Function("d", `return function RequestParams(c, b) { ${fields.join(" ")} };`)(decodeParam);
+  Params.prototype = REQUEST_PARAMS;
+  return (r, b) => new Params(r.caps, b);
+}
+
+/** The last match's params as Bun's `req.params` (made by its route's {@link compileParams}). */
 export function paramsOf(router: Router, b: Uint8Array): Record<string, string> {
-  const names = router.entry!.names;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < router.count; i++) {
-    const name = names[i]!;
-    if (name !== "") params[name] = decodeParam(b, router.paramStart(i), router.paramEnd(i));
-  }
-  return params;
+  return router.entry!.params(router, b);
 }

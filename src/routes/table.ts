@@ -6,6 +6,7 @@
  */
 import { show } from "../config.ts";
 import { isExact, parsePattern, type Segment } from "./pattern.ts";
+import { compileParams, type ParamsMaker } from "./params.ts";
 import { isBunFile, renderStatic, type StaticAnswer } from "./render.ts";
 import { METHODS } from "./types.ts";
 
@@ -18,6 +19,8 @@ export interface RouteEntry {
   segments: Segment[];
   /** The param names in order (an empty name for a `:` segment that captures nothing). */
   names: string[];
+  /** Makes `req.params` from a match of this route. */
+  params: ParamsMaker;
   /** Whether the path has neither a param nor a wildcard. */
   exact: boolean;
   /** The target for every method (a handler, a static value, false), or null for a method object. */
@@ -77,7 +80,7 @@ export function compileRoutes(routes: unknown): RouteTable {
     if (v === undefined) continue;
     const segments = parsePattern(path);
     const names = segments.flatMap((s) => (s.kind === "param" ? [s.name] : []));
-    const entry: RouteEntry = { path, segments, names, exact: isExact(segments), any: null, methods: null };
+    const entry: RouteEntry = { path, segments, names, params: compileParams(names), exact: isExact(segments), any: null, methods: null };
     if (v === false) entry.any = { kind: "skip" };
     else {
       const t = targetOf(path, v);
