@@ -295,7 +295,8 @@ describe("a stopping server's static answers close the connection", () => {
   });
 });
 
-describe("the route table and If-None-Match in C (test/c/routes_test.c)", () => {
+// Backend-independent (no loop): built and run once, in the default backend's pass of npm test.
+describe.skipIf(process.env.FASTHTTP_BACKEND === "kqueue")("the route table and If-None-Match in C (test/c/routes_test.c)", () => {
   const source = join(import.meta.dir, "c", "routes_test.c");
   const flags = ["-std=gnu99", "-Wall", "-Wextra", "-Wshadow", "-Werror", "-pthread", "-g"];
   const work = mkdtempSync(join(tmpdir(), "fasthttp-routes-c-"));
