@@ -1,5 +1,5 @@
 /**
- * main.ts - a small fasthttp application: a router over a few controllers.
+ * main.ts - a small fasthttp application: routes over a few controllers.
  *
  *   GET  /          -> 200 text
  *   GET  /user/:id  -> 200 JSON (404 unless id is a positive integer)
@@ -10,29 +10,31 @@
  * @example
  * PORT=3000 bun examples/fasthttp/main.ts
  */
-import { newServer, type HttpRequest } from "../../src/index.ts";
+import { newServer, type HttpRequest, type RawRouteHandler } from "../../src/index.ts";
 import { createUser, getUser, home, notFound } from "./controllers.ts";
 import { withoutBody } from "./response.ts";
 
-function route(method: string, path: string, req: HttpRequest): Uint8Array {
-  if (method === "GET") {
-    if (path === "/") return home();
-    if (path.startsWith("/user/")) return getUser(path.slice("/user/".length));
-  } else if (method === "POST" && path === "/user") {
-    return createUser(req.string(req.body));
-  }
-  return notFound(path);
+/** A GET controller, also for HEAD: raw responses are sent verbatim, so HEAD's body is cut here. */
+function get<P extends string>(fn: RawRouteHandler<P>): RawRouteHandler<P> {
+  return (req, state) => {
+    const res = fn(req, state) as Uint8Array;
+    return req.method.len === 4 ? withoutBody(res) : res; // GET is 3 letters, HEAD 4
+  };
 }
 
-function handler(req: HttpRequest): Uint8Array {
-  const method = req.string(req.method);
-  const path = req.string(req.path).split("?", 1)[0]!; // route on the path, not the query string
-  // HEAD is GET without the body. Raw responses are sent verbatim, so the body is cut here.
-  if (method === "HEAD") return withoutBody(route("GET", path, req));
-  return route(method, path, req);
+/** What no route takes: 404, naming the path (without the query). */
+function fallback(req: HttpRequest): Uint8Array {
+  return notFound(req.string(req.path).split("?", 1)[0]!);
 }
 
-const server = newServer({ port: Number(process.env.PORT ?? 3000), handler });
+// A method object's GET also answers HEAD; other methods on these paths go to the fallback.
+const routes = {
+  "/": { GET: get(home) },
+  "/user/:id": { GET: get<"/user/:id">((req) => getUser(req.params.id)) },
+  "/user": { POST: (req: HttpRequest) => createUser(req.string(req.body)) },
+};
+
+const server = newServer({ port: Number(process.env.PORT ?? 3000), routes, handler: fallback });
 const running = server.run(); // binds before it returns; settles once the server has stopped
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
