@@ -135,7 +135,7 @@ async function measureRun(server: ServerProcess, sc: Scenario, opts: Options, to
   const cpu0 = cpuTimes(server.pid);
   const busy0 = machineBusySeconds();
   const t0 = performance.now();
-  const load = await runLoad({ tool, port: server.port, scenario: sc, seconds: opts.duration, cpu: opts.clientCpu });
+  const load = await runLoad({ tool, port: server.port, path: server.def.path, scenario: sc, seconds: opts.duration, cpu: opts.clientCpu });
   const t1 = performance.now();
   const cpu1 = cpuTimes(server.pid);
   const busy1 = machineBusySeconds();
@@ -177,7 +177,7 @@ async function runCase(def: ServerDef, sc: Scenario, opts: Options, tool: Tool, 
     if (opts.warmup > 0) {
       log(`    warm-up ${opts.warmup} s ...`);
       await waitQuiet(opts.maxWait);
-      const w = await runLoad({ tool, port: server.port, scenario: sc, seconds: opts.warmup, cpu: opts.clientCpu });
+      const w = await runLoad({ tool, port: server.port, path: server.def.path, scenario: sc, seconds: opts.warmup, cpu: opts.clientCpu });
       if (w.errors) log(`    warm-up had ${w.errors} errors ${JSON.stringify(w.errorDetail)}`);
     }
     eta.spend(opts.warmup);
@@ -252,7 +252,8 @@ async function main(): Promise<number> {
   let wanted: ServerDef[];
   try {
     scenarios = pick(allScenarios(opts.depth), opts.scenarios, "scenario");
-    wanted = pick(SERVERS, opts.servers, "server");
+    // By default the hello-world servers and the static routes; the parameter routes when named.
+    wanted = opts.servers ? pick(SERVERS, opts.servers, "server") : SERVERS.filter((s) => !s.optIn);
   } catch (err) {
     console.error((err as Error).message);
     return 2;

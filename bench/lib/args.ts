@@ -42,7 +42,11 @@ export const USAGE = `Usage: bun bench/load.ts [options]
   --runs N             measured runs per case, median reported (default 3)
   --duration S         seconds per run (default 5)
   --warmup S           seconds of warm-up per case (default 2)
-  --servers a,b        among fasthttp, fasthttp-arena, bun-serve, node-http, c-limit (default: all)
+  --servers a,b        among fasthttp, fasthttp-arena, fasthttp-static, bun-serve,
+                       bun-serve-static, node-http, c-limit (default: these seven),
+                       and the parameter routes (GET /users/World): fasthttp-param,
+                       fasthttp-param-raw, fasthttp-param-hand, fasthttp-param-strings,
+                       bun-serve-param
   --scenarios a,b      among c1, c50, c1000, pipelined (default: all)
   --generator G        auto (oha if on PATH, else wrk), wrk or oha (default auto);
                        the pipelined scenario always uses wrk (oha cannot pipeline)

@@ -69,6 +69,8 @@ export function toolVersion(tool: Tool): string | null {
 export interface RunSpec {
   tool: Tool;
   port: number;
+  /** The path requested (default "/"). */
+  path?: string;
   scenario: Scenario;
   seconds: number;
   cpu: number;
@@ -106,9 +108,9 @@ async function runWrk(spec: RunSpec): Promise<LoadResult> {
     `-d${seconds}s`,
     "--timeout", "10s",
     "-s", script,
-    `http://127.0.0.1:${spec.port}/`,
+    `http://127.0.0.1:${spec.port}${spec.path ?? "/"}`,
   ];
-  if (scenario.pipeline > 1) cmd.push("--", String(scenario.pipeline));
+  if (scenario.pipeline > 1) cmd.push("--", String(scenario.pipeline), spec.path ?? "/");
   const t0 = performance.now();
   const r = await spawnCollect(pinned(cmd, spec.cpu, fdLimitFor(scenario.connections)), (seconds + 30) * 1000);
   const wall = (performance.now() - t0) / 1000;
@@ -148,7 +150,7 @@ async function runOha(spec: RunSpec): Promise<LoadResult> {
     const help = Bun.spawnSync(["oha", "--help"], { stdout: "pipe" }).stdout.toString();
     ohaJsonFlag = help.includes("--output-format") ? ["--output-format", "json"] : ["-j"];
   }
-  const cmd = ["oha", "--no-tui", ...ohaJsonFlag, "-z", `${seconds}s`, "-c", String(scenario.connections), `http://127.0.0.1:${spec.port}/`];
+  const cmd = ["oha", "--no-tui", ...ohaJsonFlag, "-z", `${seconds}s`, "-c", String(scenario.connections), `http://127.0.0.1:${spec.port}${spec.path ?? "/"}`];
   const t0 = performance.now();
   const r = await spawnCollect(pinned(cmd, spec.cpu, fdLimitFor(scenario.connections)), (seconds + 30) * 1000);
   const wall = (performance.now() - t0) / 1000;

@@ -128,14 +128,15 @@ export class ServerProcess {
    * no `Connection: close` whose handling is not what is being measured.)
    */
   async #check(timeoutMs = 5000): Promise<void> {
+    const path = this.def.path ?? "/";
     const raw = await new Promise<string>((resolve, reject) => {
       let data = "";
       const sock = connect({ host: "127.0.0.1", port: this.port }, () => {
-        sock.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n");
+        sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n`);
       });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new Error(`GET / got no complete answer within ${timeoutMs} ms (got ${JSON.stringify(data.slice(0, 120))})`));
+        reject(new Error(`GET ${path} got no complete answer within ${timeoutMs} ms (got ${JSON.stringify(data.slice(0, 120))})`));
       }, timeoutMs);
       const finish = () => {
         clearTimeout(timer);
@@ -159,7 +160,7 @@ export class ServerProcess {
     const status = raw.slice(0, raw.indexOf("\r\n"));
     const body = raw.slice(raw.indexOf("\r\n\r\n") + 4);
     if (!/^HTTP\/1\.1 200 /.test(status) || body !== "Hello, World!") {
-      throw new Error(`GET / answered ${JSON.stringify(raw.slice(0, 200))}, expected 200 with "Hello, World!"`);
+      throw new Error(`GET ${path} answered ${JSON.stringify(raw.slice(0, 200))}, expected 200 with "Hello, World!"`);
     }
   }
 

@@ -1,9 +1,9 @@
 /**
  * servers.ts - the hello-world servers under test, and how to build and start each.
  *
- * Every server answers `GET /` with a 13-byte `Hello, World!` body on a kept-alive
- * connection, takes its port as its first argument, and prints a line starting
- * with "ready" once it listens.
+ * Every server answers `GET /` (or `GET` of its `path`) with a 13-byte `Hello, World!`
+ * body on a kept-alive connection, takes its port on the command line, and prints a
+ * line starting with "ready" once it listens.
  */
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +26,10 @@ export interface ServerDef {
   prepare(): Promise<void>;
   /** The command line that serves on `port`. */
   command(port: number): string[];
+  /** The path requested (default "/"). */
+  path?: string;
+  /** Run only when named in --servers (not in the default set). */
+  optIn?: boolean;
 }
 
 const bun = process.execPath;
@@ -59,6 +63,46 @@ export const SERVERS: ServerDef[] = [
     prepare: async () => {},
     command: (port) => [bun, join(BENCH, "servers/bun-serve.ts"), String(port)],
   },
+  {
+    id: "fasthttp-static",
+    label: "fasthttp (static route)",
+    color: "#e8590c",
+    reportsTimer: true,
+    unavailable: () => (existsSync(join(REPO, "src/index.ts")) ? null : "src/index.ts does not exist yet"),
+    prepare: async () => {},
+    command: (port) => [bun, join(BENCH, "servers/fasthttp-static.ts"), String(port)],
+  },
+  {
+    id: "bun-serve-static",
+    label: "Bun.serve (static route)",
+    color: "#4dabf7",
+    reportsTimer: true,
+    unavailable: () => null,
+    prepare: async () => {},
+    command: (port) => [bun, join(BENCH, "servers/bun-serve-static.ts"), String(port)],
+  },
+  ...(
+    [
+      ["fasthttp-param", "fasthttp (param route)", "#ff922b", "fasthttp"],
+      ["fasthttp-param-raw", "fasthttp (raw param route)", "#ffa94d", "fasthttp-raw"],
+      ["fasthttp-param-hand", "fasthttp (raw, path bytes by hand)", "#ffc078", "fasthttp-hand"],
+      ["fasthttp-param-strings", "fasthttp (raw, path string by hand)", "#ffd8a8", "fasthttp-strings"],
+      ["bun-serve-param", "Bun.serve (param route)", "#74c0fc", "bun-serve"],
+    ] as const
+  ).map(
+    ([id, label, color, kind]): ServerDef => ({
+      id,
+      label,
+      color,
+      reportsTimer: true,
+      unavailable: () => (kind === "bun-serve" || existsSync(join(REPO, "src/index.ts")) ? null : "src/index.ts does not exist yet"),
+      prepare: async () => {},
+      command: (port) => [bun, join(BENCH, "servers/param.ts"), kind, String(port)],
+      // The body is `Hello, ${id}!`: /users/World makes it hello world's bytes.
+      path: "/users/World",
+      optIn: true,
+    }),
+  ),
   {
     id: "node-http",
     label: "node:http",
