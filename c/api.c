@@ -62,18 +62,26 @@ static void fh_mark_dirty(fh_server *s, fh_conn *c) {
 }
 
 /* Polls without blocking and frames what is ready. Returns the number of
- * requests now in the descriptor array, or -errno. When nothing is ready (no
- * request left to parse, no event for JavaScript), the backend is polled
- * again and again, for up to spin_us microseconds, before 0 is returned:
- * JavaScript polls a while before it sleeps (a wake-up costs far more than a
- * poll, and a client that answers a response with its next request within
- * that time costs none), and a run of empty polls made here costs one
- * crossing, not one each (at 50 connections there were 1.5 empty polls per
- * request). The time is a duration, not a count of polls: polls made here
- * are faster than they were from JavaScript, and a count of them gave up
- * before the next request of a single connection came. */
+ * requests now in the descriptor array, FH_POLL_BUSY, or -errno. When
+ * nothing is ready (no request left to parse, no event for JavaScript), the
+ * backend is polled again and again, for up to spin_us microseconds, before
+ * 0 is returned: JavaScript polls a while before it sleeps (a wake-up costs
+ * far more than a poll, and a client that answers a response with its next
+ * request within that time costs none), and a run of empty polls made here
+ * costs one crossing, not one each (at 50 connections there were 1.5 empty
+ * polls per request). The time is a duration, not a count of polls: polls
+ * made here are faster than they were from JavaScript, and a count of them
+ * gave up before the next request of a single connection came.
+ * When what came was all answered here (static routes, routes.c), the
+ * spin starts again: those requests are activity as much as JavaScript's
+ * (returning 0 for them put the loop to sleep after each one: a wake-up per
+ * request at one connection). After FH_POLL_BUSY_US of that it returns
+ * FH_POLL_BUSY, so that JavaScript's own work (timers, promises) gets its
+ * turn while the core serves on. */
 int fh_poll(fh_server *s, int spin_us) {
     int n, i, k, nready;
+    int64_t busy_until = 0;
+    uint32_t hits;
     fh_ref *list;
     s->ndesc = 0;
     s->in_batch = 0;
@@ -100,35 +108,44 @@ int fh_poll(fh_server *s, int spin_us) {
         if (c->state != FH_READING) continue; /* listed again when its answers are done */
         fh_parse(s, c);
     }
-    if (s->ndesc >= s->desc_cap) {
-        s->in_batch = 1;
-        return s->ndesc;
-    }
-    n = fh_backend_poll(s->be, s->events, s->max_events, 0);
-    if (n == 0 && spin_us > 0 && s->ndesc == 0 && s->nev == 0) {
-        int64_t until = fh_now_us() + spin_us;
-        do {
-            n = fh_backend_poll(s->be, s->events, s->max_events, 0);
-        } while (n == 0 && fh_now_us() < until);
-    }
-    if (n < 0) return n;
-    for (i = 0; i < n; i++) {
-        int fd = s->events[i].fd, mask = s->events[i].mask;
-        fh_conn *c;
-        if (fd == s->lfd) {
-            if (!s->stopping) fh_accept_all(s);
-            continue;
+    for (;;) {
+        if (s->ndesc >= s->desc_cap) {
+            s->in_batch = 1;
+            return s->ndesc;
         }
-        if (fd < 0 || fd >= s->conns_cap || (c = s->conns[fd]) == NULL) continue;
-        if (mask & FH_WRITABLE) {
-            c->blocked = 0;
-            fh_conn_flush(s, c);
-            if (s->conns[fd] != c) continue;
+        n = fh_backend_poll(s->be, s->events, s->max_events, 0);
+        if (n == 0 && spin_us > 0 && s->ndesc == 0 && s->nev == 0) {
+            int64_t until = fh_now_us() + spin_us;
+            do {
+                n = fh_backend_poll(s->be, s->events, s->max_events, 0);
+            } while (n == 0 && fh_now_us() < until);
         }
-        if (mask & (FH_READABLE | FH_HUP)) {
-            if (s->ndesc >= s->desc_cap && (c->state == FH_READING || c->state == FH_WEBSOCKET)) continue; /* reported again next poll */
-            fh_conn_read(s, c, mask);
+        if (n < 0) return n;
+        hits = s->static_hits;
+        for (i = 0; i < n; i++) {
+            int fd = s->events[i].fd, mask = s->events[i].mask;
+            fh_conn *c;
+            if (fd == s->lfd) {
+                if (!s->stopping) fh_accept_all(s);
+                continue;
+            }
+            if (fd < 0 || fd >= s->conns_cap || (c = s->conns[fd]) == NULL) continue;
+            if (mask & FH_WRITABLE) {
+                c->blocked = 0;
+                fh_conn_flush(s, c);
+                if (s->conns[fd] != c) continue;
+            }
+            if (mask & (FH_READABLE | FH_HUP)) {
+                if (s->ndesc >= s->desc_cap && (c->state == FH_READING || c->state == FH_WEBSOCKET)) continue; /* reported again next poll */
+                fh_conn_read(s, c, mask);
+            }
         }
+        /* Only static answers came (nothing for JavaScript, nothing listed to
+         * parse): poll on, spinning afresh, within the busy budget. */
+        if (n == 0 || spin_us <= 0 || s->ndesc > 0 || s->nev > 0 || s->nready > 0 || s->static_hits == hits) break;
+        if (busy_until == 0) busy_until = fh_now_us() + FH_POLL_BUSY_US;
+        else if (fh_now_us() >= busy_until) return FH_POLL_BUSY;
+        s->now_ms = fh_now_ms();
     }
     s->in_batch = s->ndesc > 0; /* WebSocket sends from here to fh_flush leave with the batch */
     return s->ndesc;

@@ -114,6 +114,12 @@
 #define FH_M_TRACE 128
 #define FH_M_ANY 255 /* every method above (others always go to JavaScript) */
 
+/* fh_poll's answer when the core answered every request it read by itself
+ * (static routes) for FH_POLL_BUSY_US: no row for JavaScript, but not idle
+ * either (poll again soon; do not sleep). Below any -errno. */
+#define FH_POLL_BUSY (-100000)
+#define FH_POLL_BUSY_US 1000
+
 /* Every name above, in the order fh_contract() reports their values. */
 #define FH_CONTRACT(X)                                                                                   \
     X(FH_D_FD) X(FH_D_GEN) X(FH_D_SEQ) X(FH_D_SLAB) X(FH_D_LEN) X(FH_D_METHOD) X(FH_D_PATH)               \
@@ -127,7 +133,7 @@
     X(FH_WSZ_CLIENT_TAKEOVER) X(FH_WSS_COMPRESS) X(FH_WSS_CORK)                                        \
     X(FH_ST_CONNS) X(FH_ST_SLABS) X(FH_ST_IN_USE) X(FH_ST_HIGH_WATER) X(FH_ST_CAP) X(FH_ST_LARGE_IN_USE)  \
     X(FH_ST_SLAB_SIZE) X(FH_ST_KQUEUE) X(FH_ST_STATIC) X(FH_ST_SIZE) X(FH_M_GET) X(FH_M_HEAD) X(FH_M_POST)    \
-    X(FH_M_PUT) X(FH_M_DELETE) X(FH_M_PATCH) X(FH_M_OPTIONS) X(FH_M_TRACE) X(FH_M_ANY) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
+    X(FH_M_PUT) X(FH_M_DELETE) X(FH_M_PATCH) X(FH_M_OPTIONS) X(FH_M_TRACE) X(FH_M_ANY) X(FH_POLL_BUSY) X(FH_POLL_BUSY_US) X(FH_REQ_KEEP_ALIVE) X(FH_REQ_HTTP10) X(FH_REQ_HEAD) \
     X(FH_REQ_CHUNKED) X(FH_REQ_EXPECT_CONTINUE) X(FH_REQ_HAS_CL) X(FH_REQ_UPGRADE)
 
 #endif

@@ -161,6 +161,10 @@ export const M = {
 } as const;
 /** fh_route_static methods: every method of {@link M}. */
 export const M_ANY = 255;
+/** fh_poll's answer when the core answered everything it read by itself (static routes) for POLL_BUSY_US: no rows, but poll again soon (do not sleep). */
+export const POLL_BUSY = -100000;
+/** How long fh_poll serves static answers by itself before it returns POLL_BUSY (µs). */
+export const POLL_BUSY_US = 1000;
 
 /** Request flag (D.FLAGS): the connection stays open after the response (the core's decision). */
 export const REQ_KEEP_ALIVE = 1;
@@ -257,6 +261,8 @@ export const CONTRACT: readonly (readonly [string, number])[] = [
   ["FH_M_OPTIONS", M.OPTIONS],
   ["FH_M_TRACE", M.TRACE],
   ["FH_M_ANY", M_ANY],
+  ["FH_POLL_BUSY", POLL_BUSY],
+  ["FH_POLL_BUSY_US", POLL_BUSY_US],
   ["FH_REQ_KEEP_ALIVE", REQ_KEEP_ALIVE],
   ["FH_REQ_HTTP10", REQ_HTTP10],
   ["FH_REQ_HEAD", REQ_HEAD],

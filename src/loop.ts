@@ -22,7 +22,7 @@ import type { Handler } from "./config.ts";
 import { logBadReturn, logHandlerError } from "./errors.ts";
 import { CoreEvents } from "./events.ts";
 import { describeError, type Core } from "./ffi.ts";
-import { D, LARGE_BASE, R_PENDING, REQ_WS } from "./layout.ts";
+import { D, LARGE_BASE, POLL_BUSY, R_PENDING, REQ_WS } from "./layout.ts";
 import { Placer } from "./place.ts";
 import { HttpRequest, type RequestHost } from "./request.ts";
 import { HeadWriter } from "./response.ts";
@@ -177,9 +177,13 @@ export class Loop {
     try {
       for (;;) {
         let n = this.#rows;
+        let busy = false;
         if (n === 0) {
           n = core.fh_poll(srv, SPIN_US);
-          if (n > 0) {
+          if (n === POLL_BUSY) {
+            busy = true; // the core served static answers by itself all along: no rows, but no sleep either
+            n = 0;
+          } else if (n > 0) {
             this.#rows = n;
             this.#next = 0;
           }
@@ -200,7 +204,7 @@ export class Loop {
           console.error(`fasthttp: poll failed: ${describeError(n)}`);
           break;
         }
-        if (n === 0 && events === 0) break; // nothing came for SPIN_US: sleep
+        if (n === 0 && events === 0 && !busy) break; // nothing came for SPIN_US: sleep
         if (performance.now() >= deadline) {
           this.schedule();
           return;

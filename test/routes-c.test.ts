@@ -295,6 +295,55 @@ describe("a stopping server's static answers close the connection", () => {
   });
 });
 
+/** A client in its own process (so that a loop the core kept busy could not slow it): `conns`
+ * connections each keeping 8 writes of 16 `GET /` in flight for `ms`, so that the server
+ * always has requests to read; prints the answers it got. */
+const PIPELINER = `
+const net = require("node:net");
+const [port, conns, ms] = process.argv.slice(-3).map(Number);
+const batch = "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n".repeat(16);
+let answers = 0, open = conns;
+const end = Date.now() + ms;
+for (let i = 0; i < conns; i++) {
+  const s = net.connect({ port, host: "127.0.0.1" }, () => { for (let k = 0; k < 8; k++) s.write(batch); });
+  let text = "", got = 0, done = 0;
+  s.on("data", (d) => {
+    text += d.toString("latin1");
+    let at;
+    while ((at = text.indexOf("Hello, World!")) >= 0) { text = text.slice(at + 13); got++; answers++; }
+    while (got >= 16) { got -= 16; if (Date.now() < end) s.write(batch); else if (++done === 8) s.end(); }
+  });
+  s.on("close", () => { if (--open === 0) console.log(answers); });
+}`;
+
+describe("the loop while the core answers by itself", () => {
+  test("a client pipelining static requests without pause: answered by the core, and JavaScript's timers still fire", async () => {
+    let jsCalls = 0;
+    const srv = newServer({ port: 0, host: "127.0.0.1", handler: (req) => (jsCalls++, req.response(200, "js")) });
+    const done = srv.run();
+    srv._staticRoutes(ROUTES);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const t0 = performance.now();
+    const child = Bun.spawn([process.execPath, "-e", PIPELINER, String(srv.port), "64", "600"], { stdout: "pipe", stderr: "inherit" });
+    const answers = Number((await new Response(child.stdout).text()).trim());
+    const elapsed = performance.now() - t0;
+    clearInterval(timer);
+    const statics = srv.stats().staticAnswers;
+    await srv.stop(true);
+    await done;
+    expect(await child.exited).toBe(0);
+    expect(answers % 16).toBe(0); // every batch answered whole
+    expect(answers).toBeGreaterThan(16 * 64);
+    expect(statics).toBe(answers);
+    expect(jsCalls).toBe(0);
+    // fh_poll serves on by itself while only static answers come, and hands the loop back when a
+    // poll brings none, and at the latest after FH_POLL_BUSY_US (1 ms): a 10 ms interval keeps
+    // ticking (here about elapsed / 10 times; a loop the core kept would tick not at all).
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
+  });
+});
+
 // Backend-independent (no loop): built and run once, in the default backend's pass of npm test.
 describe.skipIf(process.env.FASTHTTP_BACKEND === "kqueue")("the route table and If-None-Match in C (test/c/routes_test.c)", () => {
   const source = join(import.meta.dir, "c", "routes_test.c");
