@@ -10,6 +10,7 @@
 import { bench as mitataBench, do_not_optimize, group, run, summary } from "mitata";
 import { detachedRequest, longHeaders, pipelined, probe, typical } from "./fixtures.ts";
 import { rawRoutes } from "../../src/routes/index.ts";
+import { usersIdByBytes, usersIdByStrings } from "../lib/by-hand.ts";
 import type { HttpRequest } from "../../src/index.ts";
 
 const smoke = process.argv.includes("--smoke");
@@ -123,7 +124,6 @@ group("header lookup", () => {
 // A raw route against a handler that finds the route and the id itself (bench/servers/param.ts's
 // fasthttp-hand): matching, params, and the handler's call, without building a response.
 const userReq = detachedRequest(enc.encode("GET /users/World HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n"));
-const USERS = enc.encode("/users/");
 let sink = "";
 const routed = rawRoutes(
   {
@@ -135,35 +135,21 @@ const routed = rawRoutes(
   },
   (r) => r.buffer,
 ).handler;
-function byHand(r: HttpRequest): Uint8Array {
-  const b = r.buffer;
-  const s = r.path.start;
-  let e = s + r.path.len;
-  if (r.path.len <= USERS.length) return b;
-  for (let i = 0; i < USERS.length; i++) if (b[s + i] !== USERS[i]) return b;
-  for (let i = s + USERS.length; i < e; i++) {
-    if (b[i] === 63) { e = i; break; } // prettier-ignore
-    if (b[i] === 47) return b;
-  }
-  sink = r.string({ start: s + USERS.length, len: e - s - USERS.length });
-  return b;
-}
 group("routing GET /users/World (a param route among five)", () => {
   summary(() => {
     bench("rawRoutes handler: match + req.params", () => {
+      sink = "";
       do_not_optimize(routed(userReq, undefined as never));
       if (sink !== "World") throw new Error(`params.id is ${sink}`);
     });
     bench("by hand, bytes: prefix + id as a string", () => {
-      do_not_optimize(byHand(userReq));
+      sink = "";
+      do_not_optimize((sink = usersIdByBytes(userReq)!));
       if (sink !== "World") throw new Error(`id is ${sink}`);
     });
     bench("by hand, strings: path string, split, startsWith, slice", () => {
-      const path = userReq.string(userReq.path).split("?", 1)[0]!;
-      if (path.startsWith("/users/")) {
-        const id = path.slice("/users/".length);
-        if (id !== "" && !id.includes("/")) sink = id;
-      }
+      sink = "";
+      do_not_optimize((sink = usersIdByStrings(userReq)!));
       if (sink !== "World") throw new Error(`id is ${sink}`);
     });
   });

@@ -13,7 +13,7 @@
  * Anything else gets 404 in all four.
  */
 import { newServer } from "../../src/index.ts";
-import type { HttpRequest } from "../../src/index.ts";
+import { usersIdByBytes, usersIdByStrings } from "../lib/by-hand.ts";
 import { startLoopHealth } from "./loop-health.mjs";
 
 const kind = process.argv[2] ?? "";
@@ -30,21 +30,6 @@ if (kind === "bun-serve") {
   stop = () => s.stop(true);
   listening = s.port!;
 } else if (kind === "fasthttp" || kind === "fasthttp-raw" || kind === "fasthttp-hand" || kind === "fasthttp-strings") {
-  const PREFIX = new TextEncoder().encode("/users/");
-  /** The id in `/users/<id>` (no further "/", no query), or null: the path parsed by hand. */
-  const idOf = (req: HttpRequest): string | null => {
-    const b = req.buffer;
-    const s = req.path.start;
-    let e = s + req.path.len;
-    if (req.path.len <= PREFIX.length) return null;
-    for (let i = 0; i < PREFIX.length; i++) if (b[s + i] !== PREFIX[i]) return null;
-    for (let i = s + PREFIX.length; i < e; i++) {
-      if (b[i] === 63) { e = i; break; } // prettier-ignore
-      if (b[i] === 47) return null;
-    }
-    // As found, not percent-decoded: the least a hand-written handler does (the router decodes).
-    return e > s + PREFIX.length ? req.string({ start: s + PREFIX.length, len: e - s - PREFIX.length }) : null;
-  };
   const s =
     kind === "fasthttp"
       ? newServer({ port, host: "127.0.0.1", routes: fetchRoutes, fetch: notFound })
@@ -55,27 +40,14 @@ if (kind === "bun-serve") {
             routes: { "/users/:id": (req) => req.response(200, `Hello, ${req.params.id}!`) },
             handler: (req) => req.response(404, "Not Found"),
           })
-        : kind === "fasthttp-hand"
-          ? newServer({
-              port,
-              host: "127.0.0.1",
-              handler: (req) => {
-                const id = idOf(req); // any method, as a route's function takes any
-                return id === null ? req.response(404, "Not Found") : req.response(200, `Hello, ${id}!`);
-              },
-            })
-          : newServer({
-              port,
-              host: "127.0.0.1",
-              handler: (req) => {
-                const path = req.string(req.path).split("?", 1)[0]!;
-                if (path.startsWith("/users/")) {
-                  const id = path.slice("/users/".length);
-                  if (id !== "" && !id.includes("/")) return req.response(200, `Hello, ${id}!`);
-                }
-                return req.response(404, "Not Found");
-              },
-            });
+        : newServer({
+            port,
+            host: "127.0.0.1",
+            handler: (req) => {
+              const id = kind === "fasthttp-hand" ? usersIdByBytes(req) : usersIdByStrings(req); // any method, as a route's function takes any
+              return id === null ? req.response(404, "Not Found") : req.response(200, `Hello, ${id}!`);
+            },
+          });
   s.run().catch((err) => {
     console.error(`fasthttp failed: ${err?.stack ?? err}`);
     process.exit(1);

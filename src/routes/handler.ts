@@ -52,6 +52,18 @@ function notFound(req: HttpRequest): Uint8Array {
 /** No params: what a raw fallback handler sees as `req.params`. */
 export const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 
+/** The handle of `handler`, whose table is `current()`'s (reload swaps it). */
+function handleOf<S>(handler: Handler<S>, current: () => Router, reload: (o: ReloadOptions) => void): RoutesHandle<S> {
+  return {
+    handler,
+    get table() {
+      return current().table;
+    },
+    staticRoutes: () => exactStaticRoutes(current().table),
+    reload,
+  };
+}
+
 function checkFn(name: string, v: unknown): void {
   if (v !== undefined && typeof v !== "function") throw new TypeError(`fasthttp: ${name} must be a function (got ${typeof v})`);
 }
@@ -104,23 +116,16 @@ export function fetchRoutes<S>(
     }
     return fallback === undefined ? notFound(req) : app(req, state);
   };
-  return {
-    handler,
-    get table() {
-      return router.table;
-    },
-    staticRoutes: () => exactStaticRoutes(router.table),
-    reload(o) {
-      checkFn("fetch", o.fetch);
-      const next = o.routes === undefined ? router : new Router(compileRoutes(o.routes));
-      const nextFallback = (o.fetch as FetchHandler<S> | undefined) ?? fallback;
-      if (nextFallback === undefined && next.table.entries.length === 0) {
-        throw new TypeError("fasthttp: reload() would leave nothing to answer: give routes or fetch");
-      }
-      router = next;
-      fallback = nextFallback;
-    },
-  };
+  return handleOf(handler, () => router, (o) => {
+    checkFn("fetch", o.fetch);
+    const next = o.routes === undefined ? router : new Router(compileRoutes(o.routes));
+    const nextFallback = (o.fetch as FetchHandler<S> | undefined) ?? fallback;
+    if (nextFallback === undefined && next.table.entries.length === 0) {
+      throw new TypeError("fasthttp: reload() would leave nothing to answer: give routes or fetch");
+    }
+    router = next;
+    fallback = nextFallback;
+  });
 }
 
 /**
@@ -146,19 +151,11 @@ export function rawRoutes<S>(routes: unknown, fallback: Handler<S>): RoutesHandl
     req.params = NO_PARAMS;
     return fb(req, state);
   };
-  return {
-    handler,
-    get table() {
-      return router.table;
-    },
-    staticRoutes: () => exactStaticRoutes(router.table),
-    reload(o) {
-      checkFn("handler", o.handler);
-      if (o.fetch !== undefined) throw new TypeError("fasthttp: reload(): this server has a raw handler; give handler, not fetch");
-      const next = o.routes === undefined ? router : new Router(compileRoutes(o.routes));
-      router = next;
-      fb = (o.handler as Handler<S> | undefined) ?? fb;
-    },
-  };
+  return handleOf(handler, () => router, (o) => {
+    checkFn("handler", o.handler);
+    if (o.fetch !== undefined) throw new TypeError("fasthttp: reload(): this server has a raw handler; give handler, not fetch");
+    router = o.routes === undefined ? router : new Router(compileRoutes(o.routes));
+    fb = (o.handler as Handler<S> | undefined) ?? fb;
+  });
 }
 
