@@ -83,7 +83,6 @@ typedef struct fh_seg {
     int file_fd;          /* FH_SEG_FILE: closed when done; -1: none */
     int64_t file_off, file_left;
     fh_blob *blob;        /* a static route's answer: ptr is in it; one reference, dropped when done */
-    uint8_t merged;       /* small static answers back to back, copied into heap (cap FH_MERGE_CAP) */
 } fh_seg;
 
 /*
@@ -217,7 +216,6 @@ typedef struct fh_server {
     int nev, ev_cap;
     fh_routes *routes;       /* the static routes (NULL: none) */
     uint32_t static_hits;    /* requests answered from them */
-    uint8_t *merge_spare;    /* a written place's merge buffer, for the next (FH_MERGE_CAP bytes) */
     /* the wake-up thread */
     pthread_t thread;
     int thread_started;
@@ -225,12 +223,6 @@ typedef struct fh_server {
     void (*wake)(void);
 } fh_server;
 
-/* Static answers of at most FH_MERGE_MAX bytes that follow each other in a
- * queue are copied into one buffer of FH_MERGE_CAP (one iovec for the
- * socket, as a pipelined burst is written); larger ones are written from
- * their route's block. */
-#define FH_MERGE_MAX 2048
-#define FH_MERGE_CAP (16 * 1024)
 #define FH_LINGER_MS 2000
 #define FH_SWEEP_MS 250 /* the longest sweep period; shorter with short timeouts */
 #define FH_ACCEPT_PAUSE_MS 100

@@ -28,8 +28,7 @@ static fh_seg *fh_seg_find(fh_conn *c, uint32_t seq, uint32_t *idx) {
 
 static void fh_seg_done(fh_server *s, fh_seg *g) {
     if (g->slab >= 0) fh_pool_release(&s->pool, g->slab);
-    if (g->merged && s->merge_spare == NULL) s->merge_spare = g->heap; /* kept for the next burst */
-    else if (g->heap != NULL) free(g->heap);
+    if (g->heap != NULL) free(g->heap);
     if (g->kind == FH_SEG_FILE && g->file_fd >= 0) close(g->file_fd);
     if (g->blob != NULL) fh_blob_unref(g->blob);
     /* The place is reset when it is pushed again (fh_seg_push). */

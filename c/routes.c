@@ -288,36 +288,17 @@ static int fh_route_give(fh_server *s, fh_conn *c, fh_route *r, int nm, int32_t 
     b = fh_blob_current(nm ? &r->nm[conn] : &r->ok[conn], rt);
     if (b == NULL) return 0;
     n = (flags & FH_REQ_HEAD) ? b->head_len : b->len;
-    g = c->qlen > 0 ? fh_seg_at(c, c->qlen - 1) : NULL;
-    if (n <= FH_MERGE_MAX && g != NULL && g->merged && !g->close && g->cap - g->len >= n) {
-        memcpy(g->heap + g->len, b->bytes, n); /* behind the static answer before it */
-    } else {
-        uint8_t *buf = NULL;
-        if (n <= FH_MERGE_MAX) {
-            buf = s->merge_spare != NULL ? s->merge_spare : malloc(FH_MERGE_CAP);
-            s->merge_spare = NULL;
-            if (buf == NULL) return 0;
-        }
-        g = fh_seg_push(c);
-        if (g == NULL) {
-            free(buf);
-            fh_conn_close(s, c);
-            return -1;
-        }
-        if (buf != NULL) {
-            memcpy(buf, b->bytes, n);
-            g->ptr = g->heap = buf;
-            g->cap = FH_MERGE_CAP;
-            g->merged = 1;
-            g->len = 0;
-        } else {
-            b->refs++;
-            g->blob = b;
-            g->ptr = b->bytes;
-            g->len = 0;
-        }
+    g = fh_seg_push(c);
+    if (g == NULL) {
+        fh_conn_close(s, c);
+        return -1;
     }
-    g->len += n;
+    /* The place refers to the block (small answers back to back are copied
+     * into one send by fh_conn_flush's gather, as JavaScript's are). */
+    b->refs++;
+    g->blob = b;
+    g->ptr = b->bytes;
+    g->len = n;
     g->req = flags;
     g->ready = 1;
     g->close = !keep;

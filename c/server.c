@@ -217,7 +217,6 @@ void fh_destroy(fh_server *s) {
     for (fd = 0; fd < s->conns_cap; fd++)
         if (s->conns[fd] != NULL) fh_conn_close(s, s->conns[fd]);
     fh_routes_free(s);
-    free(s->merge_spare);
     fh_backend_free(s->be);
     fh_pool_free(&s->pool);
     if (s->zdef != NULL) fh_z_free(s->zdef);

@@ -22,7 +22,7 @@ const enc = new TextEncoder();
 const TAG = '"c49aacf8080fe47f"';
 const CT: [string, string] = ["Content-Type", "text/plain;charset=utf-8"];
 const DATE = /Date: ([A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT)\r\n/g;
-const BIG = "x".repeat(10_000); // larger than a merged answer (FH_MERGE_MAX): written from its route's block
+const BIG = "x".repeat(10_000); // a large answer (far over FH_GATHER_EACH): sent from its route's block, not gathered
 
 function answer(body: string, extra: Partial<StaticAnswer> = {}): StaticAnswer {
   return { status: 200, headers: [CT, ["etag", TAG]], body: enc.encode(body), etag: TAG, file: null, notModifiedHeaders: [CT, ["etag", TAG]], ...extra };
@@ -209,7 +209,7 @@ describe(`static routes answered by the core (${process.env.FASTHTTP_BACKEND || 
     expect(n).toEqual({ calls: 3, statics: 4 });
   });
 
-  test("pipelined: many static answers in one write (merged into one buffer), then a close", async () => {
+  test("pipelined: many static answers in one write (gathered into few sends), then a close", async () => {
     const count = 200;
     const n = await counting(() =>
       expectExchange(get("/").repeat(count) + get("/", "Connection: close\r\n") + get("/"), hello().repeat(count) + hello("Connection: close\r\n"), true),
