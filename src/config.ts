@@ -290,6 +290,13 @@ export function workerCount(cfg: ServerConfig<any>, cpus: () => number): number 
 /** A config whose `fetch` (if it had one) has become its `handler`. */
 export type HandlerConfig<S = void> = Omit<ServerConfig<S>, "fetch" | "handler" | "error" | "routes"> & { handler: Handler<S> };
 
+/** Throws a TypeError unless `routes` is an object of paths (at newServer, and on reload: src/routes/table.ts). */
+export function checkRoutesObject(routes: unknown): asserts routes is object {
+  if (routes === null || typeof routes !== "object" || Array.isArray(routes)) {
+    throw new TypeError(`fasthttp: routes must be an object of paths, e.g. { "/": new Response("home"), "/users/:id": (req) => ... } (got ${show(routes)})`);
+  }
+}
+
 /**
  * Throws a TypeError unless exactly one of `handler` and `fetch` is a
  * function (with `routes`, either may be left out: a fetch app's `fetch`,
@@ -300,9 +307,7 @@ function checkHandler(cfg: ServerConfig<any, any>): void {
   if (handler !== undefined && fetch !== undefined) {
     throw new TypeError("fasthttp: give either handler or fetch, not both (fetch: app.fetch serves a web-standard app)");
   }
-  if (routes !== undefined && (routes === null || typeof routes !== "object" || Array.isArray(routes))) {
-    throw new TypeError(`fasthttp: routes must be an object of paths, e.g. { "/": new Response("home"), "/users/:id": (req) => ... } (got ${show(routes)})`);
-  }
+  if (routes !== undefined) checkRoutesObject(routes);
   if (fetch !== undefined) {
     if (typeof fetch !== "function") throw new TypeError(`fasthttp: fetch must be a function (got ${show(fetch)})`);
   } else if (handler !== undefined || routes === undefined) {

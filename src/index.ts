@@ -20,7 +20,6 @@ import { type Server } from "./server.ts";
 import { createServer } from "./workers.ts";
 
 export type { ErrorHandler, Handler, RawRoutesConfig, ServerConfig, WorkerInfo } from "./config.ts";
-export { exactStaticRoutes, type StaticAnswer } from "./routes/render.ts";
 export type {
   BunRequest,
   ExtractRouteParams,

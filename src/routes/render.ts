@@ -2,12 +2,13 @@
  * Static route values rendered once: a `Response`, a `Bun.file()`, a
  * `Response.redirect()` becomes a {@link StaticAnswer}, the bytes and
  * headers Bun.serve sends for it, when the server is made (and on reload).
- * The JavaScript side serves it (./serve-static.ts); the C fast path takes
- * {@link exactStaticRoutes}.
+ * The JavaScript side serves it (./serve-static.ts); the C core is handed
+ * {@link exactStaticRoutes} (./native.ts).
  * @module
  */
 import { resolve } from "node:path";
 import { show } from "../config.ts";
+import type { StaticRoute } from "./native.ts";
 import type { RouteTable } from "./table.ts";
 
 /** A static route's answer, rendered once. */
@@ -112,8 +113,8 @@ export function renderStatic(path: string, value: Response | Blob): StaticAnswer
  * route whose file is missing (that request must reach JavaScript, which
  * sends it to the fallback).
  */
-export function exactStaticRoutes(table: RouteTable): { path: string; methods: string[] | null; answer: StaticAnswer }[] {
-  const out: { path: string; methods: string[] | null; answer: StaticAnswer }[] = [];
+export function exactStaticRoutes(table: RouteTable): StaticRoute[] {
+  const out: StaticRoute[] = [];
   for (const entry of table.entries) {
     if (!entry.exact) continue;
     if (entry.any !== null) {

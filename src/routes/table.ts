@@ -4,7 +4,7 @@
  * (./render.ts), and the matcher built over them (./match.ts).
  * @module
  */
-import { show } from "../config.ts";
+import { checkRoutesObject, show } from "../config.ts";
 import { isExact, parsePattern, type Segment } from "./pattern.ts";
 import { compileParams, type ParamsMaker } from "./params.ts";
 import { isBunFile, renderStatic, type StaticAnswer } from "./render.ts";
@@ -71,9 +71,7 @@ function methodsOf(path: string, obj: Record<string, unknown>): Map<string, Targ
  * a stream or was used). `undefined` values are left out, as in Bun.
  */
 export function compileRoutes(routes: unknown): RouteTable {
-  if (routes === null || typeof routes !== "object" || Array.isArray(routes)) {
-    throw new TypeError(`fasthttp: routes must be an object of paths, e.g. { "/": new Response("home"), "/users/:id": (req) => ... } (got ${show(routes)})`);
-  }
+  checkRoutesObject(routes);
   const entries: RouteEntry[] = [];
   for (const path of Object.keys(routes)) {
     const v = (routes as Record<string, unknown>)[path];
